@@ -1,0 +1,226 @@
+"""Zapa settings: every value comes from the environment (or a local `.env`).
+
+Development defaults are safe; with DEBUG off Zapa refuses to start on a missing
+or default secret.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# Placeholders that are only acceptable while DEBUG is on.
+INSECURE_SECRET_KEY = "django-insecure-zapa-development-only"
+INSECURE_WEBHOOK_TOKEN = "dev-webhook-token"
+# A valid Fernet key, published here, so it must never protect real data.
+INSECURE_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtMDA="
+
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_SECRET_KEY)
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[INSECURE_FIELD_ENCRYPTION_KEY])
+WEBHOOK_TOKEN = env.str("WEBHOOK_TOKEN", default=INSECURE_WEBHOOK_TOKEN)
+WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
+# Keyed hash of login codes: separate from SECRET_KEY so rotating one leaves the other.
+AUTH_CODE_PEPPER = env.str("AUTH_CODE_PEPPER", default=SECRET_KEY)
+
+if not DEBUG:
+    _problems = []
+    if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 32:
+        _problems.append("SECRET_KEY must be set to a random value of 32+ characters")
+    if not FIELD_ENCRYPTION_KEYS or INSECURE_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
+        _problems.append("FIELD_ENCRYPTION_KEYS must hold your own Fernet key(s)")
+    if SECRET_KEY in FIELD_ENCRYPTION_KEYS:
+        _problems.append("FIELD_ENCRYPTION_KEYS must differ from SECRET_KEY")
+    if WEBHOOK_TOKEN == INSECURE_WEBHOOK_TOKEN or len(WEBHOOK_TOKEN) < 24:
+        _problems.append("WEBHOOK_TOKEN must be set to a random value of 24+ characters")
+    if _problems:
+        raise ImproperlyConfigured(
+            "Refusing to start with DEBUG off: " + "; ".join(_problems) + "."
+        )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "accounts",
+    "messaging",
+    "llm",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "zapa_site.urls"
+WSGI_APPLICATION = "zapa_site.wsgi.application"
+ASGI_APPLICATION = "zapa_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "zapa_site" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if env.bool("DATABASE_POOL", default=False):
+        # psycopg's pool replaces persistent connections (CONN_MAX_AGE must be 0).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX", default=10),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=30000)}"
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://zapa")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+
+# Behind a proxy: how many trusted hops add X-Forwarded-For (DRF throttles and audit IPs).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "zapa_site.errors.api_exception_handler",
+    "NUM_PROXIES": NUM_PROXIES,
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_request_code": env.str("THROTTLE_AUTH_REQUEST_CODE", default="10/hour"),
+        "auth_verify": env.str("THROTTLE_AUTH_VERIFY", default="30/hour"),
+        "webhook": env.str("THROTTLE_WEBHOOK", default="6000/minute"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("TOKEN_TTL_DAYS", default=30)),
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": env.int("TOKEN_LIMIT_PER_USER", default=20),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Zapa API",
+    "DESCRIPTION": "Backend of a WhatsApp AI assistant: login by WhatsApp code, "
+    "message history, LLM configuration and the WhatsApp bridge webhook.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# WhatsApp sending backend, like Django's EMAIL_BACKEND: console | locmem | zapw.
+WHATSAPP_BACKEND = env.str("WHATSAPP_BACKEND", default="console")
+WHATSAPP_BRIDGE_URL = env.str("WHATSAPP_BRIDGE_URL", default="http://127.0.0.1:3000")
+WHATSAPP_BRIDGE_API_KEY = env.str("WHATSAPP_BRIDGE_API_KEY", default="")
+WHATSAPP_BRIDGE_TIMEOUT = env.float("WHATSAPP_BRIDGE_TIMEOUT", default=10.0)
+# The bridge session that sends login codes (the assistant's own number).
+WHATSAPP_MAIN_SESSION_ID = env.str("WHATSAPP_MAIN_SESSION_ID", default="main")
+
+# LLM provider base URLs (overridable to point at a proxy or a local fake in tests).
+LLM_PROVIDER_BASE_URLS = {
+    "openai": env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1"),
+    "anthropic": env.str("ANTHROPIC_BASE_URL", default="https://api.anthropic.com/v1"),
+    "google": env.str(
+        "GOOGLE_BASE_URL", default="https://generativelanguage.googleapis.com/v1beta"
+    ),
+}
+LLM_PROVIDER_TIMEOUT = env.float("LLM_PROVIDER_TIMEOUT", default=10.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

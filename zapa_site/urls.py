@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from zapa_site import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("messaging.api.urls")),
+    path("api/v1/llm/", include("llm.api.urls")),
+]
+
+handler400 = "zapa_site.errors.handler400"
+handler404 = "zapa_site.errors.handler404"
+handler500 = "zapa_site.errors.handler500"
