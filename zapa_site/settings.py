@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "zapa_site.request_guards.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -142,7 +143,13 @@ STORAGES = {
     },
 }
 
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+# Request bodies under /api/ (zapa_site.request_guards): larger ones get 413.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
+    "DATA_UPLOAD_MAX_MEMORY_SIZE", default=max(API_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES)
+)
 
 # Behind a proxy: how many trusted hops add X-Forwarded-For (DRF throttles and audit IPs).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
@@ -196,6 +203,9 @@ SPECTACULAR_SETTINGS = {
 
 # WhatsApp sending backend, like Django's EMAIL_BACKEND: console | locmem | zapw.
 WHATSAPP_BACKEND = env.str("WHATSAPP_BACKEND", default="console")
+# The console backend hides message text (it may be a login code) unless this is on;
+# honoured only with DEBUG on, so production logs never carry a code.
+WHATSAPP_CONSOLE_SHOW_TEXT = DEBUG and env.bool("WHATSAPP_CONSOLE_SHOW_TEXT", default=False)
 WHATSAPP_BRIDGE_URL = env.str("WHATSAPP_BRIDGE_URL", default="http://127.0.0.1:3000")
 WHATSAPP_BRIDGE_API_KEY = env.str("WHATSAPP_BRIDGE_API_KEY", default="")
 WHATSAPP_BRIDGE_TIMEOUT = env.float("WHATSAPP_BRIDGE_TIMEOUT", default=10.0)
