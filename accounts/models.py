@@ -90,12 +90,13 @@ class User(AbstractBaseUser, PermissionsMixin, TimestampedModel):
             f"{self.display_name} ({self.phone_number})" if self.display_name else self.phone_number
         )
 
-    def clean(self):
-        super().clean()
-        if self.phone_number:
-            # An invalid number is left as is for the field validator to report.
+    def clean_fields(self, exclude=None):
+        # Normalise before the field validators run (clean() would be too late for
+        # them); an invalid number is left as is for the field validator to report.
+        if self.phone_number and "phone_number" not in (exclude or ()):
             with contextlib.suppress(ValidationError):
                 self.phone_number = normalize_phone_number(self.phone_number)
+        super().clean_fields(exclude=exclude)
 
     def get_full_name(self) -> str:
         return self.display_name or self.phone_number

@@ -38,7 +38,20 @@ class EncryptedColumnQuerySet(models.QuerySet):
         encrypted = {
             f.name for f in self.model._meta.concrete_fields if isinstance(f, EncryptedTextField)
         }
-        for name in field_names:
-            if isinstance(name, str) and name.lstrip("-?").split("__")[0] in encrypted:
-                raise FieldError(f"Cannot order by the encrypted column '{name.lstrip('-')}'.")
+        for item in field_names:
+            for name in _referenced_names(item):
+                if name.lstrip("-?").split("__")[0] in encrypted:
+                    raise FieldError(f"Cannot order by the encrypted column '{name.lstrip('-')}'.")
         return super().order_by(*field_names)
+
+
+def _referenced_names(item):
+    """Field names an order_by() item refers to: a string, or F() inside an expression."""
+    if isinstance(item, str):
+        yield item
+    elif isinstance(item, models.F):
+        yield item.name
+    else:
+        for source in getattr(item, "get_source_expressions", list)():
+            if source is not None:
+                yield from _referenced_names(source)

@@ -10,9 +10,8 @@ class LLMConfigFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = LLMConfig
 
-    class Params:
-        api_key = factory.Sequence(lambda n: f"sk-test-{n:032d}abcd")
-
+    # Not a model field: popped in _create/_build and stored encrypted by set_api_key().
+    api_key = factory.Sequence(lambda n: f"sk-test-{n:032d}abcd")
     user = factory.SubFactory(UserFactory)
     provider = Provider.OPENAI
     model_settings = factory.LazyFunction(lambda: {"model": "gpt-4o-mini", "temperature": 0.7})
