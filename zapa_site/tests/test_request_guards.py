@@ -1,13 +1,16 @@
 """Bad input under /api/ is answered with a 4xx in the one error shape, never a 500."""
 
+import http.client
 import io
 import json
 
+import httpx
 import pytest
 from django.test import Client
 from django.test.client import FakePayload
 
 from zapa_site.request_guards import has_unstorable_text, json_depth_exceeds
+from zapa_site.tests.live_server import gunicorn_server, wait_for_log
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +223,56 @@ class TestErrorResponsesAreJson:
         error = error_of(response)
         assert error["code"] == "method_not_allowed"
         assert "GET" in response["Allow"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Zapa under gunicorn; the guards answer before any database access."""
+    database = tmp_path_factory.mktemp("guards") / "unused.sqlite3"
+    with gunicorn_server(
+        {"API_MAX_BODY_BYTES": "1000", "DATABASE_URL": f"sqlite:///{database}"}
+    ) as server:
+        yield server
+
+
+class TestUnderGunicorn:
+    """The production server: chunked bodies arrive without Content-Length."""
+
+    @staticmethod
+    def post_chunked(server, chunks: list[bytes]) -> tuple[int, dict]:
+        host, port = server.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            connection.request(
+                "POST",
+                API_PATH,
+                body=iter(chunks),
+                headers={"Content-Type": "application/json"},
+                encode_chunked=True,
+            )
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    def test_chunked_body_over_the_limit_is_413(self, server):
+        status, body = self.post_chunked(server, [b"[" + b"1," * 200] * 5)
+        assert status == 413
+        assert body["error"]["code"] == "request_too_large"
+
+    def test_chunked_body_under_the_limit_is_read_and_checked(self, server):
+        status, body = self.post_chunked(server, [b"[" * 20, b"[" * 20, b"]" * 40])
+        assert status == 400
+        assert "nested" in body["error"]["message"]
+        status, body = self.post_chunked(server, [b'{"a":', b" 1}"])
+        assert status == 404
+        assert body["error"]["code"] == "not_found"
+
+    def test_webhook_token_stays_out_of_the_logs(self, server):
+        token = "secret-token-" + "z" * 20
+        httpx.post(f"{server.url}/api/v1/webhooks/whatsapp/{token}/", content=b"{")
+        httpx.get(f"{server.url}/api/v1/webhooks/whatsapp/{token}/?x=1")
+        log = wait_for_log(server, "GET /api/v1/webhooks/whatsapp/[redacted]/")
+        assert "POST /api/v1/webhooks/whatsapp/[redacted]/" in log
+        assert "GET /api/v1/webhooks/whatsapp/[redacted]/" in log
+        assert token not in log
