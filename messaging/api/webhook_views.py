@@ -1,0 +1,232 @@
+"""The WhatsApp bridge's webhook: POST /api/v1/webhooks/whatsapp/<token>/."""
+
+import logging
+from collections import Counter
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from messaging import services, webhook_auth
+from messaging.webhook_events import EVENT_TYPES, MalformedBody, parse_body
+from zapa_site.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+
+class BridgeEventSerializer(serializers.Serializer):
+    """One event as the bridge (zapw) sends it (documentation only)."""
+
+    sessionId = serializers.CharField(help_text="The bridge's session name.")
+    origin = serializers.CharField(
+        required=False, help_text="The session's own phone number, digits."
+    )
+    eventType = serializers.ChoiceField(choices=EVENT_TYPES)
+    timestamp = serializers.IntegerField(required=False, help_text="Epoch milliseconds.")
+    data = serializers.DictField(
+        help_text="Per event type: messages have from, to, messageId, timestamp, type, "
+        "text/caption/mediaUrl/…; statuses have messageId and status (2 sent, 3 "
+        "delivered, 4 read)."
+    )
+
+
+class WebhookEventResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The stored WebhookEvent's id.")
+    state = serializers.CharField()
+    error = serializers.CharField(required=False)
+
+
+class WebhookResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    processed = serializers.IntegerField()
+    deferred = serializers.IntegerField(help_text="Statuses waiting for their message.")
+    ignored = serializers.IntegerField(help_text="Unknown event or message types.")
+    failed = serializers.IntegerField()
+    events = WebhookEventResultSerializer(many=True)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class WhatsAppWebhookView(APIView):
+    """Receives every event of the WhatsApp bridge.
+
+    The body is one event object or a JSON list of them (replays, busy bridges). Each
+    event is stored before it is processed; redeliveries are harmless. Answers:
+
+    - 200 when every event was processed (or ignored: unknown types);
+    - 202 when some statuses wait for their message (kept, applied when it arrives),
+      or an event failed on our side (kept as failed for process_webhook_events);
+    - 400 when the body is not JSON or an event lacks a required field (the valid
+      events of a list are still processed; the invalid ones are kept as failed);
+    - 401/403 for a wrong token or a missing/invalid/stale signature (nothing stored);
+    - 503 with Retry-After when the database is unreachable (the bridge retries).
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "webhook"
+
+    @extend_schema(
+        operation_id="whatsapp_webhook",
+        tags=["webhooks"],
+        summary="Receive WhatsApp bridge events",
+        auth=[],
+        parameters=[
+            OpenApiParameter("token", str, OpenApiParameter.PATH, description="The webhook token."),
+            OpenApiParameter(
+                "webhook-signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Required with webhook-id and webhook-timestamp when "
+                "WEBHOOK_SECRET is set: 'v1,<base64 HMAC-SHA256 of id.timestamp.body>'.",
+            ),
+        ],
+        request=PolymorphicProxySerializer(
+            component_name="BridgeEventOrList",
+            serializers=[BridgeEventSerializer, BridgeEventSerializer(many=True)],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: WebhookResultSerializer,
+            202: OpenApiResponse(
+                WebhookResultSerializer,
+                description="Stored; some events wait for their message or failed on our side.",
+            ),
+            400: OpenApiResponse(ErrorSerializer, description="Not JSON, or an invalid event."),
+            401: OpenApiResponse(ErrorSerializer, description="Wrong token or no signature."),
+            403: OpenApiResponse(ErrorSerializer, description="Invalid or stale signature."),
+            413: OpenApiResponse(ErrorSerializer, description="Body or list too large."),
+            503: OpenApiResponse(ErrorSerializer, description="Database unavailable; retry."),
+        },
+        examples=[
+            OpenApiExample(
+                "Text message received",
+                request_only=True,
+                value={
+                    "sessionId": "main",
+                    "origin": "14155550100",
+                    "eventType": "message.received",
+                    "timestamp": 1763870400000,
+                    "data": {
+                        "from": "14155550123@s.whatsapp.net",
+                        "to": "14155550100@s.whatsapp.net",
+                        "messageId": "3EB0C431C26A1916E7F4",
+                        "timestamp": 1763870399000,
+                        "type": "text",
+                        "text": "Hello!",
+                    },
+                },
+            )
+        ],
+    )
+    def post(self, request, token: str):
+        if not webhook_auth.token_is_valid(token):
+            return self._rejected(request, 401, "invalid_token", "Invalid webhook token.")
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return self._rejected(request, 413, "too_large", "The request body is too large.")
+        if settings.WEBHOOK_SECRET:
+            try:
+                webhook_auth.signature_verify(
+                    secret=settings.WEBHOOK_SECRET, headers=request.headers, body=body
+                )
+            except webhook_auth.SignatureError as exc:
+                return self._rejected(request, exc.status_code, exc.code, str(exc))
+
+        try:
+            document = parse_body(body)
+        except MalformedBody as exc:
+            services.webhook_event_store_malformed(raw_body=body, error=str(exc))
+            return self._rejected(request, 400, "invalid_json", str(exc))
+        if isinstance(document, list):
+            if not document:
+                return self._rejected(request, 400, "invalid", "The list of events is empty.")
+            if len(document) > services.MAX_EVENTS_PER_DELIVERY:
+                services.webhook_event_store_malformed(
+                    raw_body=body, error=f"A list of {len(document)} events is too long."
+                )
+                return self._rejected(
+                    request,
+                    413,
+                    "too_many_events",
+                    f"At most {services.MAX_EVENTS_PER_DELIVERY} events per request.",
+                )
+            payloads, is_list = document, True
+        else:
+            payloads, is_list = [document], False
+
+        events = services.webhook_events_receive(payloads=payloads, request=request)
+        return self._answer(request, events, is_list)
+
+    def _answer(self, request, events, is_list: bool):
+        rejected = [
+            (index, event)
+            for index, event in enumerate(events)
+            if services.webhook_event_rejected(event)
+        ]
+        if rejected:
+            problems = [
+                {
+                    "index": index,
+                    "id": event.pk,
+                    "error": event.error.removeprefix(services.INVALID_PREFIX),
+                }
+                for index, event in rejected
+            ]
+            first = problems[0]
+            if is_list:
+                message = (
+                    f"{len(rejected)} of {len(events)} events are invalid; "
+                    f"events[{first['index']}]: {first['error']}"
+                )
+            else:
+                message = first["error"]
+            return self._rejected(
+                request, 400, "invalid_event", message, details={"events": problems}
+            )
+        states = Counter(event.state for event in events)
+        body = {
+            "received": len(events),
+            "processed": states["processed"],
+            "deferred": states["deferred"],
+            "ignored": states["ignored"],
+            "failed": states["failed"],
+            "events": [
+                {"id": e.pk, "state": e.state, **({"error": e.error} if e.error else {})}
+                for e in events
+            ],
+        }
+        status = 202 if states["deferred"] or states["failed"] else 200
+        return JsonResponse(body, status=status)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Django logs 4xx/5xx with the path, which holds the token: never for this view.
+        response._has_been_logged = True
+        return response
+
+    def _rejected(self, request, status: int, code: str, message: str, details=None):
+        logger.warning("Webhook delivery rejected (%s %s): %s", status, code, message[:200])
+        return JsonResponse(error_body(code, message, details), status=status)
