@@ -36,9 +36,9 @@ def _error_code(response) -> str:
 
 
 def test_the_numbers_keep_a_days_guessing_below_one_in_ten_thousand():
-    # Guesses in any 24 h hit codes issued in that window, plus codes issued in the
-    # 5 minutes before it that are still live (at most one hour's worth).
-    live_codes = limits.MAX_CODES_PER_DAY + limits.MAX_CODES_PER_HOUR
+    # A number has one live code at a time, so guesses in any 24 h hit the codes
+    # issued in that window plus at most one still live at its start.
+    live_codes = limits.MAX_CODES_PER_DAY + 1
     guesses = live_codes * limits.MAX_ATTEMPTS_PER_CODE
     assert guesses / 10**codes.CODE_DIGITS < 1 / 10_000
     assert timedelta(minutes=5) >= limits.CODE_TTL
