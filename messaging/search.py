@@ -7,7 +7,7 @@ SQLite falls back to a case-insensitive substring match.
 """
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 SEARCH_CONFIG = "simple"
@@ -34,7 +34,9 @@ def search_messages(queryset: QuerySet, text: str, *, ranked: bool = False) -> Q
     document = _qualified_document_sql(queryset.model._meta.db_table)
     # Only constant SQL is interpolated; the user's text is a bound parameter.
     matches = RawSQL(  # noqa: S611
-        f"{document} @@ websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)", (text,)
+        f"{document} @@ websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)",
+        (text,),
+        output_field=BooleanField(),
     )
     queryset = queryset.filter(matches)
     if ranked:
@@ -42,6 +44,7 @@ def search_messages(queryset: QuerySet, text: str, *, ranked: bool = False) -> Q
             search_rank=RawSQL(  # noqa: S611
                 f"ts_rank_cd({document}, websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s))",
                 (text,),
+                output_field=FloatField(),
             )
         )
     return queryset
