@@ -90,19 +90,21 @@ def llm_config_create(
 ) -> LLMConfig:
     provider = _clean_provider(provider)
     errors: dict[str, list[str]] = {}
-    key = settings = None
+    key = clean_settings = None
     try:
         key = _clean_key(provider, api_key)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
-        settings = _clean_settings(provider, model_settings or {})
+        clean_settings = _clean_settings(provider, {} if model_settings is None else model_settings)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
 
-    config = LLMConfig(user=user, provider=provider, model_settings=settings, is_active=is_active)
+    config = LLMConfig(
+        user=user, provider=provider, model_settings=clean_settings, is_active=is_active
+    )
     config.set_api_key(key)
     with transaction.atomic():
         if is_active:
@@ -115,7 +117,7 @@ def llm_config_create(
             changes={
                 "provider": provider,
                 "api_key_last4": config.api_key_last4,
-                "model": settings["model"],
+                "model": clean_settings["model"],
                 "is_active": is_active,
             },
             request=request,
@@ -178,7 +180,7 @@ def llm_config_update(
     new_provider = config.provider if provider is None else _clean_provider(provider)
     provider_changed = new_provider != config.provider
     errors: dict[str, list[str]] = {}
-    key = settings = None
+    key = clean_settings = None
 
     if provider_changed and api_key is None:
         errors["api_key"] = ["A new provider needs its own API key: send api_key too."]
@@ -192,7 +194,7 @@ def llm_config_update(
         if base is None:
             base = {k: v for k, v in config.model_settings.items() if k != "model"}
         try:
-            settings = _clean_settings(new_provider, base)
+            clean_settings = _clean_settings(new_provider, base)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if errors:
@@ -210,8 +212,8 @@ def llm_config_update(
     if key is not None:
         config.set_api_key(key)
         fields += ["api_key_encrypted", "api_key_last4"]
-    if settings is not None and settings != old_settings:
-        config.model_settings = settings
+    if clean_settings is not None and clean_settings != old_settings:
+        config.model_settings = clean_settings
         fields.append("model_settings")
     if fields == ["updated_at"]:
         return config
@@ -222,7 +224,7 @@ def llm_config_update(
         if provider_changed:
             changes["provider"] = {"old": old_provider, "new": new_provider}
         if "model_settings" in fields:
-            changes["model_settings"] = _settings_changes(old_settings, settings)
+            changes["model_settings"] = _settings_changes(old_settings, clean_settings)
         if changes:
             audit_log_record(
                 action="llm_config_updated",
