@@ -7,16 +7,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from messaging.jid import InvalidJid, jid_for_phone_digits, normalize_jid
 from messaging.models import Direction, MessageType
 
-# user part, optional ":device" suffix, server. Groups look like 120363025246125486@g.us
-# (older ones 14155550123-1596112345@g.us); linked-device ids end in @lid.
-_JID_RE = re.compile(
-    r"^(?P<user>\d+(?:-\d+)?)(?::\d+)?@(?P<server>s\.whatsapp\.net|c\.us|g\.us|lid)$"
-)
+# What people put between the digits of a phone number.
 _PHONE_PUNCTUATION_RE = re.compile(r"[\s().\-]")
 CHAT_HELP = (
-    "A phone number (+14155550123 or 14155550123) or a WhatsApp JID "
+    "A phone number (+14155550123, 14155550123 or +1 415-555-0123) or a WhatsApp JID "
     "(14155550123@s.whatsapp.net, a group's …@g.us, or …@lid)."
 )
 DATETIME_HELP = (
@@ -26,24 +23,22 @@ DATETIME_HELP = (
 
 
 def normalise_chat_jid(value: str) -> str:
-    """The stored chat_jid for a number or JID as people type it; ValueError if neither.
+    """The stored chat_jid for a number or JID as people type it; InvalidJid if neither.
 
-    `+` may arrive as a space (an unencoded `+` in a query string), a device suffix
-    (`:12`) is dropped, and the legacy `@c.us` server becomes `@s.whatsapp.net`.
+    JIDs are normalised as the webhook stores them (`messaging.jid`). A typed phone
+    number may carry spaces, dashes or parentheses; its `+` may arrive as a space
+    (an unencoded `+` in a query string).
     """
-    text = value.strip().lower()
-    if "@" in text:
-        match = _JID_RE.match(text)
-        if match is None:
-            raise ValueError(value)
-        server = match["server"]
-        if server == "c.us":
-            server = "s.whatsapp.net"
-        return f"{match['user']}@{server}"
-    digits = _PHONE_PUNCTUATION_RE.sub("", text).removeprefix("+")
-    if not (digits.isascii() and digits.isdigit() and 5 <= len(digits) <= 20):
-        raise ValueError(value)
-    return f"{digits}@s.whatsapp.net"
+    text = value.strip()
+    looks_like_typed_number = "@" not in text and (
+        text.startswith("+") or re.search(r"[\s()]", text) is not None
+    )
+    if looks_like_typed_number:
+        digits = _PHONE_PUNCTUATION_RE.sub("", text).removeprefix("+")
+        if not (digits.isascii() and digits.isdigit()):
+            raise InvalidJid("is not a phone number")
+        return jid_for_phone_digits(digits)
+    return normalize_jid(text)
 
 
 class ChatJidField(serializers.CharField):
@@ -52,7 +47,7 @@ class ChatJidField(serializers.CharField):
     def to_internal_value(self, data):
         try:
             return normalise_chat_jid(super().to_internal_value(data))
-        except ValueError:
+        except InvalidJid:
             self.fail("invalid_chat")
 
 

@@ -110,6 +110,7 @@ def test_result_shape(auth_client, session):
         "14155550123:17@s.whatsapp.net",
         "14155550123@c.us",
         "14155550123@S.WhatsApp.Net",
+        "14155550123.0:3@s.whatsapp.net",
     ],
 )
 def test_filter_by_chat_accepts_numbers_and_jids(auth_client, session, chat):
@@ -119,15 +120,24 @@ def test_filter_by_chat_accepts_numbers_and_jids(auth_client, session, chat):
     assert get_ids(auth_client, chat=chat) == [wanted.id]
 
 
-def test_filter_by_group_chat(auth_client, session):
-    group = "120363025246125486@g.us"
-    wanted = message(session, chat_jid=group)
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("120363025246125486@g.us", "120363025246125486@g.us"),
+        ("14155550123-1596112345@g.us", "14155550123-1596112345"),  # old group id, bare
+        ("90123456789012@lid", "90123456789012:4@lid"),
+    ],
+)
+def test_filter_by_group_or_lid_chat(auth_client, session, stored, typed):
+    wanted = message(session, chat_jid=stored)
     message(session, chat_jid=CHAT)
 
-    assert get_ids(auth_client, chat=group) == [wanted.id]
+    assert get_ids(auth_client, chat=typed) == [wanted.id]
 
 
-@pytest.mark.parametrize("chat", ["hello", "12@example.com", "+12", "abc@s.whatsapp.net"])
+@pytest.mark.parametrize(
+    "chat", ["hello", "+1 415 CALL NOW", "abc@s.whatsapp.net", "a@b@c", "@g.us", "x" * 200]
+)
 def test_invalid_chat_is_400(auth_client, session, chat):
     response = auth_client.get(URL, {"chat": chat})
     assert_error(response, 400, "invalid", "chat: not a phone number or WhatsApp JID")
@@ -416,3 +426,26 @@ def test_list_query_count_does_not_grow_with_the_page(auth_client, session, url)
     assert len(ids(auth_client.get(url))) == 50
     assert count_queries(auth_client, url) == one
     assert count_queries(auth_client, next_page_url) == one
+
+
+# -- OpenAPI -------------------------------------------------------------------------
+
+
+def test_openapi_documents_the_history_endpoints(api_client):
+    response = api_client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+
+    def parameters(path: str) -> set[str]:
+        return {p["name"] for p in paths[path]["get"].get("parameters", [])}
+
+    history_filters = {"chat", "session", "direction", "type", "since", "until", "q"}
+    assert parameters("/api/v1/messages/") == history_filters | {"cursor", "page_size"}
+    assert parameters("/api/v1/messages/export/") == history_filters | {"format"}
+    assert parameters("/api/v1/conversations/") == {"cursor", "limit"}
+    assert parameters("/api/v1/sessions/") == {"cursor", "page_size"}
+    assert {"200", "401", "404"} <= set(paths["/api/v1/messages/{id}/"]["get"]["responses"])
+    assert {"200", "400", "401"} <= set(paths["/api/v1/messages/"]["get"]["responses"])
+    export_200 = paths["/api/v1/messages/export/"]["get"]["responses"]["200"]["content"]
+    assert set(export_200) == {"text/csv", "application/json"}
+    assert "/api/v1/messages/stats/" in paths

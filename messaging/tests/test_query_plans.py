@@ -130,3 +130,14 @@ def test_search_uses_the_gin_index(history_client):
 def test_two_word_phrase_search_uses_the_gin_index(history_client):
     (plan,) = plans_of_request(history_client, f'/api/v1/messages/?q="7 {RARE_WORD}"')
     assert "Bitmap Index Scan on message_search_gin_idx" in plan, plan
+
+
+def test_conversations_and_stats_read_through_the_user_indexes(history_client):
+    first = history_client.get("/api/v1/conversations/", {"limit": 5}).json()
+    plans = plans_of_request(history_client, first["next"])
+    plans += plans_of_request(history_client, "/api/v1/messages/stats/")
+
+    assert len(plans) == 3  # chats page + their last messages, stats
+    for plan in plans:
+        assert "Seq Scan on messaging_message" not in plan, plan
+        assert "message_user_history_idx" in plan or "message_chat_history_idx" in plan, plan
