@@ -7,7 +7,7 @@ carries per-field validation messages when there are any.
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler
 
 
@@ -82,3 +82,63 @@ def _html(request, status: int):
     if status == 400:
         return defaults.bad_request(request, None)
     return defaults.server_error(request)
+
+
+# --- The error shape in the OpenAPI schema -------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable, e.g. `invalid`.")
+    message = serializers.CharField(help_text="For people.")
+    details = serializers.DictField(
+        required=False, help_text="Per-field messages, when the input was invalid."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (OpenAPI component `Error`): use it in
+    `extend_schema(responses={400: ErrorSerializer, ...})`."""
+
+    error = ErrorDetailSerializer()
+
+
+ERROR_COMPONENTS = {
+    "Error": {
+        "type": "object",
+        "description": "The one error shape of the API.",
+        "properties": {"error": {"$ref": "#/components/schemas/ErrorDetail"}},
+        "required": ["error"],
+    },
+    "ErrorDetail": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "description": "Stable, machine-readable, e.g. `invalid`."},
+            "message": {"type": "string", "description": "For people."},
+            "details": {
+                "type": "object",
+                "additionalProperties": {},
+                "description": "Per-field messages, when the input was invalid.",
+            },
+        },
+        "required": ["code", "message"],
+    },
+}
+
+
+def add_default_error_response(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation documents that any status
+    it does not list answers in the one error shape."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_COMPONENTS)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault(
+                    "default",
+                    {
+                        "description": "An error, in the one JSON error shape.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                )
+    return result

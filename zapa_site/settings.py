@@ -4,6 +4,8 @@ Development defaults are safe; with DEBUG off Zapa refuses to start on a missing
 or default secret.
 """
 
+import base64
+import binascii
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env", overwrite=False)
+# Real environment variables win over the file. ENV_FILE=/dev/null ignores it (tests do).
+env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -30,12 +33,25 @@ WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
 # Keyed hash of login codes: separate from SECRET_KEY so rotating one leaves the other.
 AUTH_CODE_PEPPER = env.str("AUTH_CODE_PEPPER", default=SECRET_KEY)
 
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.strip().encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 if not DEBUG:
     _problems = []
     if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 32:
         _problems.append("SECRET_KEY must be set to a random value of 32+ characters")
     if not FIELD_ENCRYPTION_KEYS or INSECURE_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
         _problems.append("FIELD_ENCRYPTION_KEYS must hold your own Fernet key(s)")
+    elif not all(_is_fernet_key(key) for key in FIELD_ENCRYPTION_KEYS):
+        _problems.append(
+            "FIELD_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64-encoded bytes; "
+            "make one with Fernet.generate_key())"
+        )
     if SECRET_KEY in FIELD_ENCRYPTION_KEYS:
         _problems.append("FIELD_ENCRYPTION_KEYS must differ from SECRET_KEY")
     if WEBHOOK_TOKEN == INSECURE_WEBHOOK_TOKEN or len(WEBHOOK_TOKEN) < 24:
@@ -200,6 +216,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "zapa_site.errors.add_default_error_response",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": "messaging.models.MessageStatus",
+        "SessionStatusEnum": "messaging.models.SessionStatus",
+        "ActionStatusEnum": "llm.models.ActionStatus",
+    },
 }
 
 # WhatsApp sending backend, like Django's EMAIL_BACKEND: console | locmem | zapw.
