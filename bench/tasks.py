@@ -1,0 +1,73 @@
+"""Database-side chores of the benchmark, run inside Django against one database.
+
+    DATABASE_URL=... python bench/tasks.py prepare '{"token_users": [1, 2], ...}'
+
+Prints one JSON object. Runs as its own process so bench/run.py needs no Django
+settings of its own and can prepare two databases one after the other.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zapa_site.settings")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from knox.models import AuthToken  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from messaging.models import Message, WhatsAppSession  # noqa: E402
+
+
+def prepare(spec: dict) -> dict:
+    """Tokens for the users the load will act as, a staff login, webhook senders."""
+    out: dict = {"tokens": {}}
+    for user_id in spec.get("token_users", []):
+        _, token = AuthToken.objects.create(user=User.objects.get(pk=user_id))
+        out["tokens"][str(user_id)] = token
+    if spec.get("staff_phone"):
+        staff = User.objects.filter(phone_number=spec["staff_phone"]).first()
+        if staff is None:
+            staff = User.objects.create_superuser(spec["staff_phone"], spec["staff_password"])
+        else:
+            staff.set_password(spec["staff_password"])
+            staff.is_staff = staff.is_superuser = True
+            staff.save()
+    main = WhatsAppSession.objects.get(bridge_session_id=settings.WHATSAPP_MAIN_SESSION_ID)
+    out["main_session"] = main.bridge_session_id
+    out["main_digits"] = main.phone_number.lstrip("+")
+    senders = (
+        User.objects.filter(whatsapp_sessions__session_type="user")
+        .order_by("pk")
+        .distinct()
+        .values_list("phone_number", flat=True)[: spec.get("senders", 200)]
+    )
+    out["senders"] = [number.lstrip("+") for number in senders]
+    return out
+
+
+def heaviest_user(spec: dict) -> dict:
+    row = (
+        Message.objects.values("user_id").annotate(n=Count("id")).order_by("-n", "user_id").first()
+    )
+    return {"user_id": row["user_id"], "messages": row["n"]}
+
+
+def user_of_message(spec: dict) -> dict:
+    message = Message.objects.only("user_id").get(pk=spec["message_id"])
+    count = Message.objects.filter(user_id=message.user_id).count()
+    return {"user_id": message.user_id, "messages": count}
+
+
+TASKS = {"prepare": prepare, "heaviest_user": heaviest_user, "user_of_message": user_of_message}
+
+if __name__ == "__main__":
+    task, raw = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "{}")
+    print(json.dumps(TASKS[task](json.loads(raw))))
