@@ -1,0 +1,211 @@
+"""Admin for LLM configs, agents and provider call logs.
+
+The encrypted key column never reaches an admin page: it is in no form, list,
+read-only field, search, filter or ordering, and no changelist lookup may touch
+it. Staff see the key as `…abcd` and can only replace it.
+"""
+
+from django.contrib import admin
+from django.db import transaction
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts.admin import (
+    ExactSearchMixin,
+    ReadOnlyAdminMixin,
+    SecretLookupGuardMixin,
+    pretty_json,
+)
+from accounts.services import audit_log_record
+from llm.admin_forms import API_KEY_FIELD, AgentAdminForm, LLMConfigAdminForm, llm_module
+from llm.fields import EncryptedTextField
+from llm.models import ActionLog, Agent, LLMConfig
+from zapa_site.admin_pagination import BigTableAdminMixin
+
+ENCRYPTED_FIELD_NAMES = frozenset(
+    field.name
+    for model in (LLMConfig,)
+    for field in model._meta.concrete_fields
+    if isinstance(field, EncryptedTextField)
+)
+
+
+@admin.register(LLMConfig)
+class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
+    secret_fields = ENCRYPTED_FIELD_NAMES
+    form = LLMConfigAdminForm
+    list_display = ("id", "user", "provider", "masked_key", "model_name", "is_active", "updated_at")
+    list_select_related = ("user",)
+    list_filter = ("provider", "is_active")
+    search_fields = ("user__phone_number", "user__display_name")
+    raw_id_fields = ("user",)
+    ordering = ("-created_at", "-id")
+    sortable_by = ("id", "provider", "is_active", "updated_at")
+
+    @method_decorator(sensitive_post_parameters(API_KEY_FIELD))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_fieldsets(self, request, obj=None):
+        key_fields = (API_KEY_FIELD,) if obj is None else ("masked_key", API_KEY_FIELD)
+        fieldsets = [
+            (None, {"fields": ("user", "provider", *key_fields, "model_settings", "is_active")})
+        ]
+        if obj is not None:
+            fieldsets.append(("Dates", {"fields": ("created_at", "updated_at")}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # A config belongs to one user for life; create a new one for someone else.
+        return ("user", "masked_key", "created_at", "updated_at")
+
+    @admin.display(description="API key")
+    def masked_key(self, obj: LLMConfig) -> str:
+        return obj.masked_api_key
+
+    @admin.display(description="Model")
+    def model_name(self, obj: LLMConfig) -> str:
+        return obj.model_settings.get("model", "") if isinstance(obj.model_settings, dict) else ""
+
+    def save_model(self, request, obj, form, change):
+        key = form.cleaned_data.get(API_KEY_FIELD) or None
+        services = llm_module("services")
+        if services is not None and hasattr(services, "llm_config_update"):
+            self._save_through_services(services, request, obj, form, change, key)
+        else:
+            self._save_directly(request, obj, change, key)
+
+    def _save_through_services(self, services, request, obj, form, change, key):
+        audit = {"actor": request.user, "request": request}
+        if not change:
+            created = services.llm_config_create(
+                user=obj.user,
+                provider=obj.provider,
+                api_key=key,
+                model_settings=obj.model_settings,
+                is_active=obj.is_active,
+                **audit,
+            )
+            obj.pk = created.pk
+        else:
+            current = LLMConfig.objects.get(pk=obj.pk)
+            provider_changed = obj.provider != current.provider
+            with transaction.atomic():
+                services.llm_config_update(
+                    config=current,
+                    api_key=key,
+                    provider=obj.provider if provider_changed else None,
+                    model_settings=(
+                        obj.model_settings
+                        if provider_changed or "model_settings" in form.changed_data
+                        else None
+                    ),
+                    **audit,
+                )
+                if obj.is_active and not current.is_active:
+                    services.llm_config_activate(config=current, **audit)
+                elif current.is_active and not obj.is_active:
+                    services.llm_config_deactivate(config=current, **audit)
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def _save_directly(self, request, obj, change, key):
+        """Fallback while llm.services is not there: encrypt, keep one active, audit."""
+        with transaction.atomic():
+            if key:
+                obj.set_api_key(key)
+            if obj.is_active:
+                LLMConfig.objects.filter(user_id=obj.user_id, is_active=True).exclude(
+                    pk=obj.pk
+                ).update(is_active=False)
+            obj.save()
+            if key:
+                audit_log_record(
+                    action="llm_key_changed" if change else "llm_key_created",
+                    actor=request.user,
+                    resource=obj,
+                    changes={"provider": obj.provider, "api_key_last4": obj.api_key_last4},
+                    request=request,
+                )
+
+    def delete_model(self, request, obj):
+        services = llm_module("services")
+        if services is not None and hasattr(services, "llm_config_delete"):
+            services.llm_config_delete(config=obj, actor=request.user, request=request)
+        else:
+            obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for config in queryset:
+            self.delete_model(request, config)
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    form = AgentAdminForm
+    list_display = ("name", "model", "is_active", "function_count", "updated_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "model")
+    ordering = ("name",)
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "model", "is_active")}),
+        ("Behaviour", {"fields": ("system_prompt", "functions")}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Functions")
+    def function_count(self, obj: Agent) -> int:
+        return len(obj.functions) if isinstance(obj.functions, list) else 0
+
+
+@admin.register(ActionLog)
+class ActionLogAdmin(
+    SecretLookupGuardMixin,
+    ReadOnlyAdminMixin,
+    ExactSearchMixin,
+    BigTableAdminMixin,
+    admin.ModelAdmin,
+):
+    secret_fields = ENCRYPTED_FIELD_NAMES
+    list_display = (
+        "created_at",
+        "action",
+        "provider",
+        "status",
+        "user",
+        "config",
+        "execution_time_ms",
+    )
+    list_select_related = ("user", "config")
+    list_filter = ("provider", "status", "created_at")
+    search_fields = ("action", "user__phone_number")
+    exact_search_fields = ("action",)
+    phone_search_fields = ("user__phone_number",)
+    search_help_text = "Exact action name, or the user's phone number (e.g. +14155550123)."
+    ordering = ("-created_at", "-id")
+    sortable_by = ("created_at", "execution_time_ms")
+    fields = (
+        "created_at",
+        "user",
+        "config",
+        "action",
+        "provider",
+        "status",
+        "execution_time_ms",
+        "request_summary_pretty",
+        "response_summary_pretty",
+        "error_message",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Request")
+    def request_summary_pretty(self, obj: ActionLog) -> str:
+        return pretty_json(obj.request_summary)
+
+    @admin.display(description="Response")
+    def response_summary_pretty(self, obj: ActionLog) -> str:
+        return pretty_json(obj.response_summary)

@@ -1,0 +1,240 @@
+"""Admin for messaging: WhatsApp sessions, messages, webhook events.
+
+Messages and webhook events are big, append-mostly tables: their changelists
+never count the whole table exactly, never facet, filter only on choices and
+bounded date ranges, and search through indexes (full-text, exact ids).
+"""
+
+import importlib
+import importlib.util
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html
+
+from accounts.admin import ExactSearchMixin, ReadOnlyAdminMixin, pretty_json
+from messaging.models import Message, WebhookEvent, WhatsAppSession
+from messaging.search import search_messages
+from zapa_site.admin_pagination import BigTableAdminMixin
+
+
+@admin.register(WhatsAppSession)
+class WhatsAppSessionAdmin(admin.ModelAdmin):
+    list_display = (
+        "bridge_session_id",
+        "user",
+        "phone_number",
+        "session_type",
+        "status",
+        "agent",
+        "connected_at",
+        "created_at",
+    )
+    list_select_related = ("user", "agent")
+    list_filter = ("status", "session_type")
+    search_fields = ("bridge_session_id", "phone_number", "user__phone_number")
+    raw_id_fields = ("user",)
+    ordering = ("-created_at", "-id")
+    fieldsets = (
+        (None, {"fields": ("bridge_session_id", "user", "session_type", "agent")}),
+        (
+            "Connection",
+            {
+                "fields": (
+                    "status",
+                    "phone_number",
+                    "connected_at",
+                    "disconnected_at",
+                    "qr_code_preview",
+                    "qr_expires_at",
+                )
+            },
+        ),
+        ("Other", {"fields": ("metadata", "created_at", "updated_at")}),
+    )
+    readonly_fields = ("qr_code_preview", "qr_expires_at", "created_at", "updated_at")
+
+    @admin.display(description="QR code")
+    def qr_code_preview(self, obj: WhatsAppSession) -> str:
+        if not obj.qr_code:
+            return "-"
+        if obj.qr_code.startswith("data:image/"):
+            return format_html('<img src="{}" alt="Pairing QR code" width="240">', obj.qr_code)
+        return format_html("<code>{}</code>", obj.qr_code)
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """Messages are WhatsApp's record of what was said: viewable and deletable, not editable."""
+
+    list_display = (
+        "id",
+        "timestamp",
+        "direction",
+        "message_type",
+        "user",
+        "chat_jid",
+        "preview",
+        "status",
+        "session",
+    )
+    list_select_related = ("user", "session")
+    # Choices and a bounded date range only: none of these runs a query to list its options.
+    list_filter = ("direction", "message_type", "status", "timestamp")
+    search_fields = ("content", "caption", "wa_message_id")
+    search_help_text = (
+        "Words in the text or caption (full-text: word, “a phrase”, -excluded), "
+        "or an exact WhatsApp message id."
+    )
+    ordering = ("-timestamp", "-id")
+    sortable_by = ("id", "timestamp")
+    raw_id_fields = ("session", "user", "reply_to")
+    fields = (
+        "session",
+        "user",
+        "wa_message_id",
+        "direction",
+        "message_type",
+        "timestamp",
+        "status",
+        "chat_jid",
+        "sender_jid",
+        "recipient_jid",
+        "content",
+        "caption",
+        "reply_to",
+        "media_metadata_pretty",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Text")
+    def preview(self, obj: Message) -> str:
+        return obj.preview
+
+    @admin.display(description="Media metadata")
+    def media_metadata_pretty(self, obj: Message) -> str:
+        return pretty_json(obj.media_metadata)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Full-text (GIN index on PostgreSQL) or an exact message id, looked up
+        # first through the (session, wa_message_id) unique index.
+        by_id = list(
+            Message.objects.filter(
+                session__in=WhatsAppSession.objects.values("pk"), wa_message_id=term
+            )
+            .order_by()
+            .values_list("pk", flat=True)[:100]
+        )
+        matches = search_messages(queryset, term)
+        if by_id:
+            matches = matches | queryset.filter(pk__in=by_id)
+        return matches, False
+
+
+# The bridge contract's event types (DESIGN.md); listed here so the filter runs no query.
+BRIDGE_EVENT_TYPES = (
+    "message.received",
+    "message.sent",
+    "message.delivered",
+    "message.read",
+    "session.connected",
+    "session.disconnected",
+)
+
+
+class WebhookEventTypeFilter(admin.SimpleListFilter):
+    title = "event type"
+    parameter_name = "event_type"
+
+    def lookups(self, request, model_admin):
+        return [(event_type, event_type) for event_type in BRIDGE_EVENT_TYPES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset if value is None else queryset.filter(event_type=value)
+
+
+def _webhook_event_processor():
+    """`messaging.services.webhook_event_process`, once that service exists."""
+    if importlib.util.find_spec("messaging.services") is None:
+        return None
+    services = importlib.import_module("messaging.services")
+    return getattr(services, "webhook_event_process", None)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "received_at",
+        "event_type",
+        "session_key",
+        "state",
+        "attempts",
+        "processed_at",
+        "short_error",
+    )
+    list_filter = ("state", WebhookEventTypeFilter, "received_at")
+    search_fields = ("session_key", "wa_message_id")
+    exact_search_fields = ("session_key", "wa_message_id")
+    search_help_text = "Exact bridge session id or WhatsApp message id."
+    ordering = ("-received_at", "-id")
+    sortable_by = ("id", "received_at")
+    fields = (
+        "event_type",
+        "session_key",
+        "state",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "wa_message_id",
+        "error",
+        "payload_pretty",
+        "raw_body",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    actions = ("reprocess_events",)
+
+    @admin.display(description="Error")
+    def short_error(self, obj: WebhookEvent) -> str:
+        return obj.error if len(obj.error) <= 80 else obj.error[:79] + "…"
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj: WebhookEvent) -> str:
+        return pretty_json(obj.payload)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if _webhook_event_processor() is None:
+            actions.pop("reprocess_events", None)
+        return actions
+
+    def has_reprocess_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Process selected events again", permissions=["reprocess"])
+    def reprocess_events(self, request, queryset):
+        process = _webhook_event_processor()
+        if process is None:  # the action is hidden then; a stale form could still post it
+            self.message_user(request, "Reprocessing is not available yet.", messages.ERROR)
+            return
+        attempted = 0
+        for event in queryset.order_by("received_at", "id").iterator(chunk_size=200):
+            attempted += 1
+            try:
+                process(event=event)
+            except Exception as exc:  # one bad event must not stop the rest
+                self.message_user(
+                    request, f"Event #{event.pk}: {type(exc).__name__}: {exc}", messages.ERROR
+                )
+        states = queryset.order_by().values_list("state").annotate(n=Count("pk"))
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(states))
+        self.message_user(request, f"Processed {attempted} event(s) again. Now: {summary}.")
