@@ -11,20 +11,6 @@ from messaging.export import iso
 from messaging.models import Message, WhatsAppSession
 
 
-class HistoryErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable, machine-readable reason.")
-    message = serializers.CharField(help_text="What went wrong, for people.")
-    details = serializers.DictField(
-        required=False, help_text="Messages per query parameter or field, when there are any."
-    )
-
-
-class HistoryErrorSerializer(serializers.Serializer):
-    """The API's one error shape (zapa_site.errors)."""
-
-    error = HistoryErrorDetailSerializer()
-
-
 class MessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     wa_message_id = serializers.CharField(help_text="The bridge's (WhatsApp's) message id.")

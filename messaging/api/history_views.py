@@ -20,7 +20,6 @@ from messaging.api.filters import MessageFilterSerializer
 from messaging.api.history_serializers import (
     ConversationPageSerializer,
     ConversationSerializer,
-    HistoryErrorSerializer,
     MessagePageSerializer,
     MessageSerializer,
     MessageStatsSerializer,
@@ -29,10 +28,11 @@ from messaging.api.history_serializers import (
 )
 from messaging.api.pagination import MAX_PAGE_SIZE, KeysetField, KeysetPagination
 from messaging.export import EXPORT_FIELDS, EXPORT_FORMATS, export_response
+from zapa_site.errors import ErrorSerializer
 
 TAG = "history"
-UNAUTHORISED = OpenApiResponse(HistoryErrorSerializer, description="No valid token.")
-BAD_REQUEST = OpenApiResponse(HistoryErrorSerializer, description="A query parameter is invalid.")
+UNAUTHORISED = OpenApiResponse(ErrorSerializer, description="No valid token.")
+BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="A query parameter is invalid.")
 
 CURSOR_PARAMETER = OpenApiParameter(
     "cursor",
@@ -91,7 +91,7 @@ class MessageDetailView(APIView):
         responses={
             200: MessageSerializer,
             401: UNAUTHORISED,
-            404: OpenApiResponse(HistoryErrorSerializer, description="No such message of yours."),
+            404: OpenApiResponse(ErrorSerializer, description="No such message of yours."),
         },
     )
     def get(self, request: Request, pk: int) -> Response:
