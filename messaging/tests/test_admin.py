@@ -239,6 +239,22 @@ def test_small_tables_are_counted_exactly_on_postgres(admin_client_logged_in):
     assert not response.context["cl"].paginator.is_estimated
 
 
+@pytest.mark.postgres
+def test_estimated_pages_slice_by_page_size(monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_threshold", 10)
+    MessageFactory.create_batch(25)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE messaging_message")
+    paginator = EstimatedCountPaginator(Message.objects.order_by("-id"), 10)
+    assert paginator.count == 25 and paginator.is_estimated
+    pages = [list(paginator.page(n).object_list) for n in paginator.page_range]
+    assert [len(page) for page in pages] == [10, 10, 5]
+    assert len({m.pk for page in pages for m in page}) == 25
+    # Filtered querysets are never estimated.
+    filtered = EstimatedCountPaginator(Message.objects.filter(direction="outgoing"), 10)
+    assert (filtered.count, filtered.is_estimated) == (0, False)
+
+
 def test_estimated_paginator_counts_exactly_on_sqlite_and_small_tables(monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "estimate_threshold", 0)
     MessageFactory.create_batch(3)
