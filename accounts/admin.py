@@ -8,17 +8,24 @@ Also home of the small admin building blocks the other apps' admins share:
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
 from django.db.models import Q
 from django.db.models.constants import LOOKUP_SEP
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from knox.models import AuthToken
 
 from accounts.models import AuditLog, AuthCode, User
 from accounts.phone import normalize_phone_number
+from accounts.services import user_tokens_revoke_all
 from zapa_site.admin_pagination import BigTableAdminMixin
 
 # ---------------------------------------------------------------------------
@@ -82,12 +89,12 @@ class ExactSearchMixin:
 
     def exact_search_q(self, term: str) -> Q:
         condition = Q(pk__in=[])  # matches nothing when no field applies
-        for path in self.exact_search_fields:
-            condition |= Q(**{path: term})
+        for field_path in self.exact_search_fields:
+            condition |= Q(**{field_path: term})
         phone = normalised_phone_or_none(term)
         if phone:
-            for path in self.phone_search_fields:
-                condition |= Q(**{path: phone})
+            for field_path in self.phone_search_fields:
+                condition |= Q(**{field_path: phone})
         return condition
 
 
@@ -218,6 +225,7 @@ class UserAdmin(SecretLookupGuardMixin, BigTableAdminMixin, DjangoUserAdmin):
             },
         ),
         ("Login throttling", {"fields": ("failed_login_attempts", "login_locked_until")}),
+        ("API access", {"fields": ("api_tokens",)}),
         (
             "Important dates",
             {"fields": ("first_seen", "last_active", "last_login", "created_at", "updated_at")},
@@ -239,7 +247,14 @@ class UserAdmin(SecretLookupGuardMixin, BigTableAdminMixin, DjangoUserAdmin):
             },
         ),
     )
-    readonly_fields = ("first_seen", "last_active", "last_login", "created_at", "updated_at")
+    readonly_fields = (
+        "first_seen",
+        "last_active",
+        "last_login",
+        "created_at",
+        "updated_at",
+        "api_tokens",
+    )
     list_display = (
         "phone_number",
         "display_name",
@@ -252,6 +267,75 @@ class UserAdmin(SecretLookupGuardMixin, BigTableAdminMixin, DjangoUserAdmin):
     search_fields = ("phone_number", "display_name")
     ordering = ("-id",)
     filter_horizontal = ("groups", "user_permissions")
+    actions = ("end_api_tokens",)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/end-tokens/",
+                self.admin_site.admin_view(self.end_tokens_view),
+                name="accounts_user_end_tokens",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="API tokens")
+    def api_tokens(self, obj: User) -> str:
+        if obj.pk is None:
+            return "-"
+        now = timezone.now()
+        active = (
+            AuthToken.objects.filter(user=obj)
+            .filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+            .count()
+        )
+        if not active:
+            return "No active API tokens."
+        return format_html(
+            '{} active (logged-in apps). <a href="{}">End them</a>',
+            active,
+            reverse("admin:accounts_user_end_tokens", args=[obj.pk]),
+        )
+
+    @admin.action(
+        description="End all API tokens of selected users (log them out)",
+        permissions=["change"],
+    )
+    def end_api_tokens(self, request, queryset):
+        users = revoked = 0
+        for user in queryset.order_by("pk").iterator(chunk_size=200):
+            revoked += user_tokens_revoke_all(user=user, actor=request.user, request=request)
+            users += 1
+        self.message_user(
+            request, f"Ended {revoked} API token(s) of {users} user(s).", messages.SUCCESS
+        )
+
+    def end_tokens_view(self, request, object_id):
+        """Confirm, then end every API token of one user."""
+        if not str(object_id).isdigit():
+            raise Http404
+        user = get_object_or_404(User, pk=object_id)
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        change_url = reverse("admin:accounts_user_change", args=[user.pk])
+        if request.method == "POST":
+            revoked = user_tokens_revoke_all(user=user, actor=request.user, request=request)
+            self.message_user(request, f"Ended {revoked} API token(s) of {user}.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"End the API tokens of {user}?",
+            "object": user,
+            "question": (
+                f"Every app logged in as {user} through the API is logged out at once. "
+                "They can log in again with a new WhatsApp code."
+            ),
+            "confirm_label": "Yes, end the tokens",
+            "cancel_url": change_url,
+            "danger": True,
+        }
+        return TemplateResponse(request, "admin/zapa/confirm.html", context)
 
 
 # ---------------------------------------------------------------------------

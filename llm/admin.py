@@ -5,7 +5,7 @@ read-only field, search, filter or ordering, and no changelist lookup may touch
 it. Staff see the key as `…abcd` and can only replace it.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,10 +17,14 @@ from accounts.admin import (
     pretty_json,
 )
 from accounts.services import audit_log_record
+from llm import services as llm_services
 from llm.admin_forms import API_KEY_FIELD, AgentAdminForm, LLMConfigAdminForm, llm_module
 from llm.fields import EncryptedTextField
 from llm.models import ActionLog, Agent, LLMConfig
 from zapa_site.admin_pagination import BigTableAdminMixin
+
+# Each check is a provider call of up to LLM_PROVIDER_TIMEOUT seconds.
+MAX_KEY_CHECKS = 10
 
 ENCRYPTED_FIELD_NAMES = frozenset(
     field.name
@@ -41,6 +45,7 @@ class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
     raw_id_fields = ("user",)
     ordering = ("-created_at", "-id")
     sortable_by = ("id", "provider", "is_active", "updated_at")
+    actions = ("check_keys", "deactivate_configs")
 
     @method_decorator(sensitive_post_parameters(API_KEY_FIELD))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -68,6 +73,39 @@ class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
     @admin.display(description="Model")
     def model_name(self, obj: LLMConfig) -> str:
         return obj.model_settings.get("model", "") if isinstance(obj.model_settings, dict) else ""
+
+    def has_check_key_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    @admin.action(
+        description="Check the API key of selected configs with their provider",
+        permissions=["check_key"],
+    )
+    def check_keys(self, request, queryset):
+        """One provider call per config (as the API's check does), each logged as an ActionLog."""
+        configs = list(queryset.select_related("user").order_by("pk")[: MAX_KEY_CHECKS + 1])
+        if len(configs) > MAX_KEY_CHECKS:
+            self.message_user(
+                request, f"Select at most {MAX_KEY_CHECKS} configs at a time.", messages.ERROR
+            )
+            return
+        for config in configs:
+            report = llm_services.llm_config_check_key(
+                config=config, actor=request.user, request=request
+            )
+            label = f"{config} of {config.user}"
+            if report.valid:
+                self.message_user(request, f"{label}: {report.message}", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{label}: {report.message}", messages.ERROR)
+
+    @admin.action(description="Deactivate selected configs", permissions=["change"])
+    def deactivate_configs(self, request, queryset):
+        count = 0
+        for config in queryset.filter(is_active=True).order_by("pk"):
+            llm_services.llm_config_deactivate(config=config, actor=request.user, request=request)
+            count += 1
+        self.message_user(request, f"Deactivated {count} config(s).", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         key = form.cleaned_data.get(API_KEY_FIELD) or None

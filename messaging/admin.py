@@ -10,12 +10,21 @@ import importlib.util
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.urls import path
 from django.utils.html import format_html
 
 from accounts.admin import ExactSearchMixin, ReadOnlyAdminMixin, pretty_json
+from accounts.services import audit_log_record
+from messaging import admin_views, pairing
+from messaging.bridge import BridgeError
+from messaging.export import EXPORT_FIELDS, export_response
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.search import search_messages
+from messaging.selectors import message_iter_oldest_first
 from zapa_site.admin_pagination import BigTableAdminMixin
+
+# Bridge calls are one HTTP request per session: keep one admin request short.
+MAX_SESSIONS_PER_ACTION = 20
 
 
 @admin.register(WhatsAppSession)
@@ -53,14 +62,65 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
         ("Other", {"fields": ("metadata", "created_at", "updated_at")}),
     )
     readonly_fields = ("qr_code_preview", "qr_expires_at", "created_at", "updated_at")
+    actions = ("disconnect_sessions",)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/pairing/",
+                wrap(lambda request, object_id: admin_views.pairing_view(request, self, object_id)),
+                name="messaging_whatsappsession_pairing",
+            ),
+            path(
+                "<path:object_id>/disconnect/",
+                wrap(
+                    lambda request, object_id: admin_views.disconnect_view(request, self, object_id)
+                ),
+                name="messaging_whatsappsession_disconnect",
+            ),
+            *super().get_urls(),
+        ]
 
     @admin.display(description="QR code")
     def qr_code_preview(self, obj: WhatsAppSession) -> str:
-        if not obj.qr_code:
+        image = pairing.qr_image_data_url(obj.qr_code)
+        if not image:
             return "-"
-        if obj.qr_code.startswith("data:image/"):
-            return format_html('<img src="{}" alt="Pairing QR code" width="240">', obj.qr_code)
-        return format_html("<code>{}</code>", obj.qr_code)
+        return format_html(
+            '<img src="{}" alt="Pairing QR code of {}" width="240"><br>'
+            '<a href="{}">Open the pairing page</a> (it refreshes the code)',
+            image,
+            obj.bridge_session_id,
+            admin_views.admin_url("messaging_whatsappsession_pairing", obj.pk),
+        )
+
+    @admin.action(
+        description="Disconnect selected sessions at the WhatsApp bridge", permissions=["change"]
+    )
+    def disconnect_sessions(self, request, queryset):
+        sessions = list(queryset.order_by("pk")[: MAX_SESSIONS_PER_ACTION + 1])
+        if len(sessions) > MAX_SESSIONS_PER_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
+                messages.ERROR,
+            )
+            return
+        done = 0
+        for session in sessions:
+            try:
+                pairing.whatsapp_session_disconnect(
+                    session=session, actor=request.user, request=request
+                )
+            except BridgeError as exc:
+                self.message_user(
+                    request, f"Session {session.bridge_session_id}: {exc}", messages.ERROR
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"Disconnected {done} session(s).", messages.SUCCESS)
 
 
 @admin.register(Message)
@@ -77,8 +137,10 @@ class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         "preview",
         "status",
         "session",
+        "conversation_link",
     )
     list_select_related = ("user", "session")
+    actions = ("export_csv",)
     # Choices and a bounded date range only: none of these runs a query to list its options.
     list_filter = ("direction", "message_type", "status", "timestamp")
     search_fields = ("content", "caption", "wa_message_id")
@@ -109,9 +171,52 @@ class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "chats/",
+                wrap(lambda request: admin_views.chat_list_view(request, self)),
+                name="messaging_message_chats",
+            ),
+            path(
+                "chat/",
+                wrap(lambda request: admin_views.chat_view(request, self)),
+                name="messaging_message_chat",
+            ),
+            *super().get_urls(),
+        ]
+
     @admin.display(description="Text")
     def preview(self, obj: Message) -> str:
         return obj.preview
+
+    @admin.display(description="Conversation")
+    def conversation_link(self, obj: Message) -> str:
+        url = admin_views.admin_url(
+            "messaging_message_chat",
+            query={"user": obj.user_id, "chat": obj.chat_jid, "at": obj.pk},
+        )
+        return format_html(
+            '<a href="{}#m{}">Open<span class="visually-hidden"> the conversation at message {}'
+            "</span></a>",
+            url,
+            obj.pk,
+            obj.pk,
+        )
+
+    @admin.action(description="Export selected messages as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        """A streamed download, oldest first, in batches: any number of messages."""
+        audit_log_record(
+            action="messages_exported",
+            actor=request.user,
+            resource_type="message",
+            changes={"format": "csv", "all_matching": bool(request.POST.get("select_across"))},
+            request=request,
+        )
+        batches = message_iter_oldest_first(queryset, fields=EXPORT_FIELDS)
+        return export_response(batches=batches, export_format="csv")
 
     @admin.display(description="Media metadata")
     def media_metadata_pretty(self, obj: Message) -> str:

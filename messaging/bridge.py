@@ -64,6 +64,8 @@ class BridgeClient:
                 + (f": {detail}" if detail else "."),
                 status_code=response.status_code,
             )
+        if response.status_code == 204:  # e.g. DELETE /sessions/{id}: done, no body
+            return {}
         if not isinstance(body, dict):
             raise BridgeError("The WhatsApp bridge sent an answer that is not JSON.")
         return body.get("data", body)

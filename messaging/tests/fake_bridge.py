@@ -1,0 +1,198 @@
+"""A small real HTTP server imitating the WhatsApp bridge's (zapw) session API.
+
+Implements, on 127.0.0.1 and a free port:
+
+- POST /sessions            create a session (201), or 409 if it exists
+- GET /sessions/{id}        the session; a fresh QR once the last one expired
+- DELETE /sessions/{id}     end it (204, no body)
+
+Answers are wrapped as zapw does (`{"status": "success", "data": {...}}`); a
+pairing session carries `qrCode` (a `data:image/png;base64,…` image, or the raw
+QR text when `raw_qr` is set, as older bridges send) and `qrExpiresAt`.
+`mode` switches to failures: "error" (500 on every request), "garbage" (200,
+not JSON). `connect()` plays the phone scanning the code. Every request is
+recorded (method, path, headers, JSON body) for assertions.
+"""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import segno
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str] = field(repr=False)
+    body: Any = None
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FakeBridgeServer:
+    def __init__(self, *, qr_lifetime: timedelta = timedelta(seconds=60)):
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.requests: list[RecordedRequest] = []
+        self.mode = "ok"
+        self.raw_qr = False
+        self.qr_lifetime = qr_lifetime
+        self._qr_serial = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                server._handle(self, "GET")
+
+            def do_POST(self):
+                server._handle(self, "POST")
+
+            def do_DELETE(self):
+                server._handle(self, "DELETE")
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> "FakeBridgeServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    # -- what a test does to the "phone" ----------------------------------------
+
+    def connect(self, session_id: str, *, phone_number: str = "14155550199") -> dict:
+        """The QR was scanned: the bridge's session is connected."""
+        with self._lock:
+            session = self.sessions[session_id]
+            session.update(
+                status="connected",
+                phoneNumber=phone_number,
+                name="Test phone",
+                connectedAt=_iso(datetime.now(UTC)),
+                qrCode=None,
+                qrExpiresAt=None,
+            )
+            return dict(session)
+
+    def expire_qr(self, session_id: str) -> None:
+        with self._lock:
+            self.sessions[session_id]["qrExpiresAt"] = _iso(datetime.now(UTC) - timedelta(1))
+
+    def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    # -- HTTP --------------------------------------------------------------------
+
+    def _new_qr(self, session: dict[str, Any]) -> None:
+        self._qr_serial += 1
+        text = f"2@fake-bridge-qr-{session['id']}-{self._qr_serial}"
+        session["qrText"] = text
+        session["qrCode"] = (
+            text if self.raw_qr else segno.make_qr(text).png_data_uri(scale=4, border=2)
+        )
+        session["qrExpiresAt"] = _iso(datetime.now(UTC) + self.qr_lifetime)
+
+    def _public(self, session: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in session.items() if k != "qrText" and v is not None}
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        path = handler.path.split("?", 1)[0]
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        body = None
+        length = int(headers.get("content-length") or 0)
+        if length:
+            raw = handler.rfile.read(length)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode(errors="replace")
+        self.requests.append(RecordedRequest(method, path, headers, body))
+
+        if self.mode == "error":
+            return self._send(handler, 500, {"error": "Internal", "message": "Bridge exploded"})
+        if self.mode == "garbage":
+            return self._send_raw(handler, 200, b"<html>maintenance</html>", "text/html")
+
+        with self._lock:
+            status, answer = self._route(method, path, body)
+        if status == 204:
+            return self._send_raw(handler, 204, b"", None)
+        return self._send(handler, status, answer)
+
+    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict | None]:
+        parts = [part for part in path.split("/") if part]
+        if parts[:1] != ["sessions"] or len(parts) > 2:
+            return 404, {"error": "Not found", "message": f"No route {method} {path}"}
+        if len(parts) == 1 and method == "POST":
+            session_id = (body or {}).get("sessionId") if isinstance(body, dict) else None
+            if not session_id:
+                return 400, {"error": "Bad request", "message": "sessionId is required"}
+            if session_id in self.sessions:
+                return 409, {
+                    "error": "Conflict",
+                    "message": f"Session with ID '{session_id}' already exists",
+                }
+            session = {
+                "id": session_id,
+                "status": "qr_waiting",
+                "createdAt": _iso(datetime.now(UTC)),
+            }
+            self._new_qr(session)
+            self.sessions[session_id] = session
+            return 201, {"status": "success", "data": self._public(session)}
+        if len(parts) != 2:
+            return 405, {"error": "Method not allowed", "message": method}
+        session = self.sessions.get(parts[1])
+        if session is None:
+            return 404, {
+                "error": "Session not found",
+                "message": f"Session with ID '{parts[1]}' does not exist",
+            }
+        if method == "GET":
+            expires = session.get("qrExpiresAt")
+            if session["status"] == "qr_waiting" and expires and expires < _iso(datetime.now(UTC)):
+                self._new_qr(session)
+            return 200, {"status": "success", "data": self._public(session)}
+        if method == "DELETE":
+            del self.sessions[parts[1]]
+            return 204, None
+        return 405, {"error": "Method not allowed", "message": method}
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, body: dict | None) -> None:
+        FakeBridgeServer._send_raw(handler, status, json.dumps(body).encode(), "application/json")
+
+    @staticmethod
+    def _send_raw(handler, status: int, payload: bytes, content_type: str | None) -> None:
+        try:
+            handler.send_response(status)
+            if content_type:
+                handler.send_header("Content-Type", content_type)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            if payload:
+                handler.wfile.write(payload)
+        except OSError:
+            pass
