@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from accounts import limits, services
 from accounts.api.serializers import (
-    ErrorSerializer,
     MeSerializer,
     RequestCodeResponseSerializer,
     RequestCodeSerializer,
@@ -19,6 +18,7 @@ from accounts.api.serializers import (
     VerifyCodeSerializer,
 )
 from accounts.api.throttles import AuthRequestCodeThrottle, AuthVerifyThrottle
+from zapa_site.errors import ErrorSerializer
 
 
 class InvalidCode(exceptions.APIException):

@@ -3,7 +3,8 @@
 import re
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import TestCase
 
 REQUEST_CODE_URL = "/api/v1/auth/request-code/"
@@ -15,12 +16,19 @@ ME_URL = "/api/v1/me/"
 _CODE_IN_TEXT = re.compile(r"\b(\d{6})\b")
 
 
+def _clear_local_cache():
+    # Only ever the in-process cache: clear() on a shared Redis would flush a whole
+    # database other processes may be using (the Redis tests clean up by key prefix).
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
 @pytest.fixture
 def fresh_cache():
     """Throttle counters live in the cache: every test starts (and ends) with none."""
-    cache.clear()
+    _clear_local_cache()
     yield
-    cache.clear()
+    _clear_local_cache()
 
 
 def request_code(client, phone_number, **extra):
