@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from messaging import services, webhook_auth
 from messaging.webhook_events import EVENT_TYPES, MalformedBody, parse_body
-from zapa_site.errors import error_body
+from zapa_site.errors import ErrorSerializer, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +54,6 @@ class WebhookResultSerializer(serializers.Serializer):
     ignored = serializers.IntegerField(help_text="Unknown event or message types.")
     failed = serializers.IntegerField()
     events = WebhookEventResultSerializer(many=True)
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField(required=False)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
 
 
 class WhatsAppWebhookView(APIView):
@@ -106,6 +96,7 @@ class WhatsAppWebhookView(APIView):
             component_name="BridgeEventOrList",
             serializers=[BridgeEventSerializer, BridgeEventSerializer(many=True)],
             resource_type_field_name=None,
+            many=False,
         ),
         responses={
             200: WebhookResultSerializer,
