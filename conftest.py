@@ -15,6 +15,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _empty_local_cache():
+    """Throttle counters live in the default (in-process) cache: no test inherits another's."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["default"]
+    # Only the in-process cache: clearing a shared Redis would hit other processes.
+    local = isinstance(cache, LocMemCache)
+    if local:
+        cache.clear()
+    yield
+    if local:
+        cache.clear()
+
+
 @pytest.fixture
 def api_client():
     return APIClient()

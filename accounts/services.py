@@ -24,17 +24,22 @@ from messaging.backends import send_text
 
 logger = logging.getLogger(__name__)
 
-# Keys whose values must never reach an audit row, whatever a caller passes.
-_SECRET_KEYS = ("key", "token", "code", "password", "secret")
+# Names whose values must never reach an audit row, whatever a caller passes:
+# whole words of a snake_case name, so "api_key" and "code" are caught while
+# "max_tokens" or "api_key_last4" are not.
+_SECRET_WORDS = frozenset({"key", "apikey", "token", "code", "password", "secret", "pepper"})
+_SAFE_LAST_WORDS = frozenset({"last4", "id", "type", "count", "hint", "masked"})
+
+
+def _is_secret_name(name: str) -> bool:
+    words = name.lower().replace("-", "_").split("_")
+    return bool(_SECRET_WORDS.intersection(words)) and words[-1] not in _SAFE_LAST_WORDS
 
 
 def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
     clean = {}
     for name, value in changes.items():
-        lowered = name.lower()
-        if any(part in lowered for part in _SECRET_KEYS) and not lowered.endswith(
-            ("_last4", "_id", "_type")
-        ):
+        if _is_secret_name(name):
             clean[name] = "[redacted]"
         elif isinstance(value, dict):
             clean[name] = _scrub(value)
