@@ -5,6 +5,7 @@ the way a deployment starts Zapa.
 """
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -180,3 +181,19 @@ def test_production_defaults_are_secure(name, expected):
     result = run(["-c", code], real_secrets())
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == repr(expected)
+
+
+def settings_env_names() -> set[str]:
+    source = (BASE_DIR / "zapa_site" / "settings.py").read_text()
+    return set(re.findall(r"env\.\w+\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']", source))
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example():
+    names = settings_env_names()
+    assert {"DEBUG", "SECRET_KEY", "DATABASE_URL", "WEBHOOK_TOKEN"} <= names
+    readme = (BASE_DIR / "README.md").read_text()
+    env_example = (BASE_DIR / ".env.example").read_text()
+    assert not {n for n in names if f"`{n}`" not in readme}, "missing from README.md"
+    assert not {n for n in names if not re.search(rf"^#? ?{n}=", env_example, re.M)}, (
+        "missing from .env.example"
+    )
