@@ -47,7 +47,11 @@ from messaging.selectors import (
 )
 
 PAGE_SIZE = 50
+# Opening a conversation at a message also shows this many messages after it.
+AROUND_AFTER = 10
 CHATS_PAGE_SIZE = 50
+# Opening a conversation at a message also shows this many messages after it.
+AROUND_AFTER = 10
 # While waiting for a scan the pairing page reloads itself this often (seconds).
 PAIRING_REFRESH_SECONDS = 5
 PAIRING_RETRY_SECONDS = 15
@@ -448,16 +452,28 @@ def chat_view(request, model_admin):
             messages.warning(request, "That message is not in this conversation.")
         else:
             highlight = at_id
-            before = Cursor.of(anchor_message)
 
-    if after is not None:
+    if highlight is not None:
+        # The message with a little of what followed it, the rest of the page before it.
+        at = Cursor.of(anchor_message)
+        around = min(AROUND_AFTER, PAGE_SIZE // 2)
+        newer = list(base.filter(at.newer_q()).order_by("timestamp", "id")[: around + 1])
+        has_newer = len(newer) > around
+        newer = newer[:around]
+        room = PAGE_SIZE - len(newer)
+        rows = list(
+            base.filter(at.older_q(inclusive=True)).order_by("-timestamp", "-id")[: room + 1]
+        )
+        has_older = len(rows) > room
+        rows = rows[:room]
+        rows.reverse()
+        rows += newer
+    elif after is not None:
         rows = list(base.filter(after.newer_q()).order_by("timestamp", "id")[: PAGE_SIZE + 1])
         has_newer, has_older = len(rows) > PAGE_SIZE, True
         rows = rows[:PAGE_SIZE]
     else:
-        older = base
-        if before is not None:
-            older = base.filter(before.older_q(inclusive=highlight is not None))
+        older = base.filter(before.older_q()) if before is not None else base
         rows = list(older.order_by("-timestamp", "-id")[: PAGE_SIZE + 1])
         has_older, has_newer = len(rows) > PAGE_SIZE, before is not None
         rows = rows[:PAGE_SIZE]

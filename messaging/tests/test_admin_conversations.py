@@ -369,3 +369,32 @@ def test_message_changelist_links_each_message_to_its_conversation(admin_client_
     assert int(href.group(2)) == message.pk
     page = get(admin_client_logged_in, href.group(1).replace("&amp;", "&")).text
     assert f'zapa-highlight" id="m{message.pk}"' in page
+
+
+def test_opening_at_a_message_shows_what_came_before_and_after(admin_client_logged_in, session):
+    messages = chat_messages(session, 80)
+    target = messages[20]
+
+    html = get(
+        admin_client_logged_in,
+        CHAT_URL,
+        {"user": session.user.pk, "chat": CHAT, "at": target.pk},
+    ).text
+
+    ids = bubble_ids(html)
+    assert ids == [m.pk for m in messages[0:31]]  # all 21 before (room for 40), 10 after
+    assert ids[-11] == target.pk  # ten messages after it
+    assert f'zapa-highlight" id="m{target.pk}"' in html
+    assert link(html, "next") and link(html, "prev") is None
+
+
+def test_opening_at_a_message_of_another_chat_warns(admin_client_logged_in, session):
+    chat_messages(session, 2)
+    elsewhere = MessageFactory(session=session, chat_jid=GROUP)
+    html = get(
+        admin_client_logged_in,
+        CHAT_URL,
+        {"user": session.user.pk, "chat": CHAT, "at": elsewhere.pk},
+    ).text
+    assert "That message is not in this conversation." in html
+    assert len(bubble_ids(html)) == 2
