@@ -1,10 +1,11 @@
 """Guards in front of the API, so bad input is answered before any view parses it.
 
-For every request under ``/api/``:
+For every request, cookies holding a NUL character are dropped. Under ``/api/``:
 
 - a body larger than ``API_MAX_BODY_BYTES`` (``WEBHOOK_MAX_BODY_BYTES`` under the
   webhook prefix) gets 413, judged on ``Content-Length`` and, for a chunked body,
   while reading it (never more than the limit plus one byte is read);
+- a NUL character in the URL or a header gets 400;
 - a body that is not JSON gets 415; JSON that is not UTF-8, nests deeper than
   ``API_MAX_JSON_DEPTH``, or holds a NUL character or an unpaired surrogate (which
   PostgreSQL cannot store) gets 400;
@@ -50,6 +51,7 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        drop_nul_cookies(request)
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
         response = self.check(request) or self.get_response(request)
@@ -58,6 +60,8 @@ class RequestGuardMiddleware:
     def check(self, request: HttpRequest) -> HttpResponse | None:
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
             return json_error(400, "bad_request", "The URL must not contain NUL characters.")
+        if has_nul_header(request):
+            return json_error(400, "bad_request", "Headers must not contain NUL characters.")
         limit = body_limit(request.path)
         declared = request.META.get("CONTENT_LENGTH") or ""
         if declared.strip():
@@ -101,6 +105,26 @@ class RequestGuardMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+def drop_nul_cookies(request: HttpRequest) -> None:
+    """A cookie with a NUL (Django decodes quoted octal escapes, so `"\\000"` is one) is
+    treated as absent: a session key holding one would fail the session lookup on
+    PostgreSQL and turn any admin page into a 500."""
+    if any("\x00" in value for value in request.COOKIES.values()):
+        request.COOKIES = {
+            name: value for name, value in request.COOKIES.items() if "\x00" not in value
+        }
+
+
+def has_nul_header(request: HttpRequest) -> bool:
+    """gunicorn refuses such headers itself; other servers may not, and a NUL that
+    reaches a PostgreSQL query (e.g. a token lookup) is an error there."""
+    return any(
+        "\x00" in value
+        for name, value in request.META.items()
+        if name.startswith("HTTP_") and isinstance(value, str)
+    )
 
 
 def body_limit(path: str) -> int:

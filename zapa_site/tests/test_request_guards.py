@@ -174,6 +174,18 @@ class TestBodyContent:
         assert response.status_code == 400
         assert error_of(response)["code"] == "bad_request"
 
+    def test_nul_in_a_header_is_400_not_a_database_error(self, client, user):
+        response = client.get("/api/v1/me/", HTTP_AUTHORIZATION="Token abc\x00def")
+        assert response.status_code == 400
+        assert "Headers must not contain NUL" in error_of(response)["message"]
+
+    def test_a_session_cookie_with_a_nul_is_ignored_not_a_500(self):
+        client = Client(raise_request_exception=False)
+        # Django decodes the quoted octal escape into a NUL character.
+        response = client.get("/admin/", HTTP_COOKIE='sessionid="abcdefghij\\000klm"')
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
     def test_non_api_paths_are_not_guarded(self, client, settings):
         settings.API_MAX_BODY_BYTES = 10
         response = post_raw(client, "/admin/login/", b"x" * 100, "text/plain")
