@@ -1,6 +1,7 @@
 """Guards in front of the API, so bad input is answered before any view parses it.
 
-For every request, cookies holding a NUL character are dropped. Under ``/api/``:
+For every request, cookies holding a NUL character are dropped and a NUL in the URL
+gets 400 (PostgreSQL cannot compare text with NUL in it). Under ``/api/``:
 
 - a body larger than ``API_MAX_BODY_BYTES`` (``WEBHOOK_MAX_BODY_BYTES`` under the
   webhook prefix) gets 413, judged on ``Content-Length`` and, for a chunked body,
@@ -21,7 +22,7 @@ from io import BytesIO
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from zapa_site.errors import json_error
+from zapa_site.errors import handler400, json_error
 
 API_PREFIX = "/api/"
 WEBHOOK_PREFIX = "/api/v1/webhooks/"
@@ -53,12 +54,14 @@ class RequestGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         drop_nul_cookies(request)
         if not request.path.startswith(API_PREFIX):
+            if has_nul_in_url(request):
+                return handler400(request)  # e.g. an admin filter would reach the database
             return self.get_response(request)
         response = self.check(request) or self.get_response(request)
         return self.as_json_error(request, response)
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
-        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+        if has_nul_in_url(request):
             return json_error(400, "bad_request", "The URL must not contain NUL characters.")
         if has_nul_header(request):
             return json_error(400, "bad_request", "Headers must not contain NUL characters.")
@@ -115,6 +118,10 @@ def drop_nul_cookies(request: HttpRequest) -> None:
         request.COOKIES = {
             name: value for name, value in request.COOKIES.items() if "\x00" not in value
         }
+
+
+def has_nul_in_url(request: HttpRequest) -> bool:
+    return "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "")
 
 
 def has_nul_header(request: HttpRequest) -> bool:

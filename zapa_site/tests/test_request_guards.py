@@ -186,6 +186,15 @@ class TestBodyContent:
         assert response.status_code == 302
         assert response["Location"].startswith("/admin/login/")
 
+    @pytest.mark.parametrize(
+        "url", ["/admin/messaging/message/?chat_jid=%00", "/admin/accounts/user/%00/change/"]
+    )
+    def test_nul_in_an_admin_url_is_400(self, admin_client_logged_in, url):
+        admin_client_logged_in.raise_request_exception = False
+        response = admin_client_logged_in.get(url)
+        assert response.status_code == 400
+        assert response["Content-Type"].startswith("text/html")
+
     def test_non_api_paths_are_not_guarded(self, client, settings):
         settings.API_MAX_BODY_BYTES = 10
         response = post_raw(client, "/admin/login/", b"x" * 100, "text/plain")
