@@ -10,6 +10,7 @@ import importlib.util
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils.html import format_html
 
@@ -81,6 +82,19 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # A new session is there to be paired: go straight to its pairing page.
+        if "_addanother" in request.POST or "_continue" in request.POST or "_popup" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(
+            request,
+            f"Session {obj.bridge_session_id} was added. Press Connect to pair a phone with it.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            admin_views.admin_url("messaging_whatsappsession_pairing", obj.pk)
+        )
 
     @admin.display(description="QR code")
     def qr_code_preview(self, obj: WhatsAppSession) -> str:

@@ -598,18 +598,24 @@ def pairing_view(request, model_admin, object_id):
         return _connect(request, session)
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
-    bridge_failed = False
-    if session.status == WhatsAppSession.Status.QR_PENDING and session.qr_code:
+    # Just connected, the bridge may still be preparing the QR code (?started=1).
+    started = request.GET.get("started") == "1"
+    bridge_failed = bridge_lost = False
+    if session.status == WhatsAppSession.Status.QR_PENDING and (session.qr_code or started):
         try:
             session = pairing.whatsapp_session_refresh_qr(
                 session=session, actor=request.user, request=request
             )
         except BridgeError as exc:
-            bridge_failed = True
+            bridge_failed, bridge_lost = True, exc.status_code == 404
             messages.error(request, f"Could not refresh the QR code: {exc}")
             session.refresh_from_db()
     qr_image = pairing.qr_image_data_url(session.qr_code)
-    waiting = session.status == WhatsAppSession.Status.QR_PENDING and bool(qr_image)
+    waiting = (
+        session.status == WhatsAppSession.Status.QR_PENDING
+        and (bool(qr_image) or started)
+        and not bridge_lost
+    )
     now = timezone.now()
     expires_in = None
     if session.qr_expires_at and waiting:
@@ -647,10 +653,11 @@ def _connect(request, session: WhatsAppSession):
         messages.success(request, f"Session {session.bridge_session_id} is already connected.")
     elif session.qr_code:
         messages.info(request, "Scan the QR code with WhatsApp on the phone to pair it.")
+    elif session.status == WhatsAppSession.Status.QR_PENDING:
+        messages.info(request, "The bridge is starting the session: its QR code appears here soon.")
+        return HttpResponseRedirect(f"{pairing_url}?started=1")
     else:
-        messages.warning(
-            request, "The bridge is starting the session but sent no QR code yet; wait a moment."
-        )
+        messages.warning(request, f"The bridge reports the session {session.get_status_display()}.")
     return HttpResponseRedirect(pairing_url)
 
 

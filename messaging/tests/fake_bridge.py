@@ -9,9 +9,10 @@ Implements, on 127.0.0.1 and a free port:
 Answers are wrapped as zapw does (`{"status": "success", "data": {...}}`); a
 pairing session carries `qrCode` (a `data:image/png;base64,…` image, or the raw
 QR text when `raw_qr` is set, as older bridges send) and `qrExpiresAt`.
-`mode` switches to failures: "error" (500 on every request), "garbage" (200,
-not JSON). `connect()` plays the phone scanning the code. Every request is
-recorded (method, path, headers, JSON body) for assertions.
+With `qr_after_polls` set, a new session starts "initializing" without a QR and gets
+one on that many-th GET, as a slow bridge does. `mode` switches to failures: "error"
+(500 on every request), "garbage" (200, not JSON). `connect()` plays the phone
+scanning the code. Every request is recorded (method, path, headers, JSON body).
 """
 
 import json
@@ -42,6 +43,7 @@ class FakeBridgeServer:
         self.requests: list[RecordedRequest] = []
         self.mode = "ok"
         self.raw_qr = False
+        self.qr_after_polls = 0
         self.qr_lifetime = qr_lifetime
         self._qr_serial = 0
         self._lock = threading.Lock()
@@ -108,14 +110,14 @@ class FakeBridgeServer:
     def _new_qr(self, session: dict[str, Any]) -> None:
         self._qr_serial += 1
         text = f"2@fake-bridge-qr-{session['id']}-{self._qr_serial}"
-        session["qrText"] = text
+        session["_qr_text"] = text
         session["qrCode"] = (
             text if self.raw_qr else segno.make_qr(text).png_data_uri(scale=4, border=2)
         )
         session["qrExpiresAt"] = _iso(datetime.now(UTC) + self.qr_lifetime)
 
     def _public(self, session: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in session.items() if k != "qrText" and v is not None}
+        return {k: v for k, v in session.items() if not k.startswith("_") and v is not None}
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         path = handler.path.split("?", 1)[0]
@@ -159,7 +161,10 @@ class FakeBridgeServer:
                 "status": "qr_waiting",
                 "createdAt": _iso(datetime.now(UTC)),
             }
-            self._new_qr(session)
+            if self.qr_after_polls:
+                session.update(status="initializing", _polls_left=self.qr_after_polls)
+            else:
+                self._new_qr(session)
             self.sessions[session_id] = session
             return 201, {"status": "success", "data": self._public(session)}
         if len(parts) != 2:
@@ -171,6 +176,11 @@ class FakeBridgeServer:
                 "message": f"Session with ID '{parts[1]}' does not exist",
             }
         if method == "GET":
+            if session["status"] == "initializing":
+                session["_polls_left"] -= 1
+                if session["_polls_left"] <= 0:
+                    session["status"] = "qr_waiting"
+                    self._new_qr(session)
             expires = session.get("qrExpiresAt")
             if session["status"] == "qr_waiting" and expires and expires < _iso(datetime.now(UTC)):
                 self._new_qr(session)

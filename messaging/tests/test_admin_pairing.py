@@ -242,6 +242,48 @@ def test_connect_in_the_admin_shows_the_qr_code(bridge, admin_client_logged_in):
     assert "Scan the QR code with WhatsApp" in html
 
 
+def test_pairing_page_waits_for_a_slow_bridges_qr(bridge, admin_client_logged_in):
+    bridge.qr_after_polls = 2
+    session = pending_session(bridge_session_id="slow")
+
+    response = admin_client_logged_in.post(pairing_url(session), follow=True)
+
+    assert response.redirect_chain == [(f"{pairing_url(session)}?started=1", 302)]
+    html = response.text
+    assert "The bridge is preparing the QR code" in html  # first poll: still initializing
+    assert '<meta http-equiv="refresh" content="5">' in html
+    html = admin_client_logged_in.get(f"{pairing_url(session)}?started=1").text
+    assert 'id="zapa-qr-image"' in html
+
+
+def test_pairing_page_stops_waiting_when_the_bridge_lost_the_session(
+    bridge, admin_client_logged_in
+):
+    session = pending_session(bridge_session_id="lost", status="qr_pending")
+    html = admin_client_logged_in.get(f"{pairing_url(session)}?started=1").text
+    assert "Press Connect to start pairing again" in html
+    assert '<meta http-equiv="refresh"' not in html
+    assert 'value="Connect"' in html
+
+
+def test_adding_a_session_leads_to_its_pairing_page(admin_client_logged_in, user):
+    response = admin_client_logged_in.post(
+        reverse("admin:messaging_whatsappsession_add"),
+        {
+            "bridge_session_id": "new-number",
+            "user": str(user.pk),
+            "session_type": "user",
+            "status": "disconnected",
+            "metadata": "{}",
+        },
+        follow=True,
+    )
+    session = WhatsAppSession.objects.get(bridge_session_id="new-number")
+    assert response.redirect_chain == [(pairing_url(session), 302)]
+    assert "Press Connect to pair a phone with it." in response.text
+    assert 'value="Connect"' in response.text
+
+
 def test_pairing_page_shows_raw_qr_text_as_an_image(bridge, admin_client_logged_in):
     bridge.raw_qr = True
     session = pending_session(bridge_session_id="old-bridge")
