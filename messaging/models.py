@@ -76,6 +76,7 @@ class WhatsAppSession(TimestampedModel):
     )
 
     class Meta:
+        verbose_name = "WhatsApp session"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="session_user_idx"),
