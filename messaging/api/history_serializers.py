@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from messaging.export import iso
 from messaging.models import Message, WhatsAppSession
+from messaging.selectors import SESSION_FIELDS
 
 
 class MessageSerializer(serializers.Serializer):
@@ -138,16 +139,7 @@ class ConversationPageSerializer(PageSerializer):
 class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = WhatsAppSession
-        fields = (
-            "id",
-            "bridge_session_id",
-            "phone_number",
-            "session_type",
-            "status",
-            "connected_at",
-            "disconnected_at",
-            "created_at",
-        )
+        fields = SESSION_FIELDS  # exactly the columns session_list() loads
         read_only_fields = fields
 
 
