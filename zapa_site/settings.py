@@ -248,6 +248,8 @@ LLM_PROVIDER_BASE_URLS = {
 }
 LLM_PROVIDER_TIMEOUT = env.float("LLM_PROVIDER_TIMEOUT", default=10.0)
 
+DEFAULT_EXCEPTION_REPORTER_FILTER = "zapa_site.error_reports.SecretScrubbingReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
