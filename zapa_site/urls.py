@@ -4,6 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from zapa_site import health
 
+admin.site.site_header = "Zapa administration"
+admin.site.site_title = "Zapa admin"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
