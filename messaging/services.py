@@ -4,26 +4,31 @@ session changes. Keyword-only arguments; each service owns its transaction.
 Flow of a delivery (one event or a list of them):
 
 1. `webhook_events_receive` stores every event as a `WebhookEvent` first, in one
-   INSERT that commits on its own, so nothing the bridge sent is lost whatever
-   happens next. Events that fail validation are stored ``failed``, unknown event
-   types ``ignored``.
-2. The rest are processed set-based — the same code for one event and for a
-   thousand: sessions, users and messages are looked up with one query each and the
-   missing ones created with one ``INSERT … ON CONFLICT DO NOTHING`` each
-   (``bulk_create(ignore_conflicts=True)``), then statuses move with one
-   conditional UPDATE per target status. The unique constraints make a redelivery,
-   even a concurrent one, a no-op. Rows are inserted in key order so concurrent
-   batches take their locks in the same order.
+   INSERT that commits on its own (and waits for its WAL flush), so nothing the
+   bridge sent is lost whatever happens next. Events that fail validation are
+   stored ``failed``, unknown event types ``ignored``.
+2. The rest are processed set-based, the same code for one event and for a
+   thousand. On PostgreSQL the usual delivery (known session, known contacts)
+   takes two more statements whatever its size (see `messaging.ingest_sql`): one
+   INSERT of the messages that looks up their sessions and owners itself, and one
+   that writes the events' states and then looks for deferred statuses. Missing
+   sessions and contacts are created (``INSERT … ON CONFLICT DO NOTHING``) only
+   for messages that INSERT could not place. Statuses move with one conditional
+   UPDATE per target status, in one transaction with their events' states. The
+   unique constraints make a redelivery, even a concurrent one, a no-op. Rows are
+   inserted in key order so concurrent batches take their locks in the same order.
+   Each of these steps commits on its own: if a later one never happens, the
+   event is still stored (``received``) and processing it again is idempotent.
 3. A status for a message not stored yet is kept as ``deferred``. Whoever stores
    the message, or defers the status, looks for the other side again *after* its
    own commit; of two racing transactions at least one sees the other's committed
    row, so no status is lost.
 
 A connection-level database error (OperationalError/InterfaceError) propagates:
-the events stay ``received``, the webhook answers 503 and the bridge retries. Any
-other error while processing a list falls back to one event at a time, so one bad
-event cannot fail its neighbours; an event that still fails is stored ``failed``
-and `manage.py process_webhook_events` retries it.
+the events stay ``received`` (or are not stored), the webhook answers 503 and the
+bridge retries. Any other error while processing a list falls back to one event
+at a time, so one bad event cannot fail its neighbours; an event that still fails
+is stored ``failed`` and `manage.py process_webhook_events` retries it.
 
 Who owns a message (`Message.user`):
 
@@ -41,23 +46,22 @@ the user of the event's ``origin`` number (created if needed), its type ``main``
 when its id is settings.WHATSAPP_MAIN_SESSION_ID and ``user`` otherwise.
 """
 
-import functools
 import logging
-import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_log_record
+from messaging import ingest_sql
 from messaging.jid import parse_jid
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.webhook_events import (
@@ -117,7 +121,7 @@ def webhook_events_receive(*, payloads: Sequence[Any], request=None) -> list[Web
             event.state, event.error, event.processed_at = State.IGNORED, result.reason, now
         events.append(event)
         parsed.append(result)
-    WebhookEvent.objects.bulk_create(events, batch_size=INSERT_BATCH_SIZE)
+    ingest_sql.events_insert(events)
     _process(
         [(e, p) for e, p in zip(events, parsed, strict=True) if e.state == State.RECEIVED],
         request=request,
@@ -201,7 +205,9 @@ class _Outcome:
     processed: list[WebhookEvent] = field(default_factory=list)
     deferred: list[WebhookEvent] = field(default_factory=list)
     failed: dict[str, list[WebhookEvent]] = field(default_factory=lambda: defaultdict(list))
+    # Keys to look at again after the commits, and deferred events found for them.
     recheck: set[Key] = field(default_factory=set)
+    deferred_found: list[ingest_sql.DeferredRow] = field(default_factory=list)
 
 
 def _process_batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> None:
@@ -222,58 +228,66 @@ def _process_batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]])
         logger.exception("Webhook event %s failed to process", items[0][0].pk)
         _mark([items[0][0]], State.FAILED, _processing_error(exc))
         return
-    # After our commit: statuses deferred by a transaction that raced with ours.
-    applied = set(_deferred_statuses_apply(keys=outcome.recheck))
+    # Statuses deferred by a transaction that raced with ours.
+    applied = set(_deferred_statuses_apply(keys=outcome.recheck, found=outcome.deferred_found))
     for event in outcome.deferred:
         if event.pk in applied:
             event.state, event.processed_at = State.PROCESSED, timezone.now()
 
 
 def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Outcome:
+    """Store the messages, apply the statuses, record every event's new state.
+
+    Messages: one INSERT, its own transaction in the usual case. Statuses: one
+    transaction after it, with their events' states. The message events' states
+    are written by the statement that then looks for deferred statuses of all
+    these messages; it runs after both commits, as the race with a status deferred
+    meanwhile requires (see "Flow of a delivery" above).
+    """
     outcome = _Outcome()
     messages = [(e, p) for e, p in items if isinstance(p, MessageEvent)]
     statuses = [(e, p) for e, p in items if isinstance(p, StatusEvent)]
-    with transaction.atomic():
-        session_errors = _messages_store([p for _, p in messages]) if messages else {}
+    stored: list[WebhookEvent] = []
+    if messages:
+        session_errors = _messages_store([p for _, p in messages])
         for event, parsed in messages:
             problem = session_errors.get(parsed.session_id)
             if problem:
                 outcome.failed[INVALID_PREFIX + str(InvalidEvent("origin", problem))].append(event)
             else:
-                outcome.processed.append(event)
+                stored.append(event)
                 outcome.recheck.add(parsed.key)
-        found = _statuses_apply([(p.session_id, p.wa_message_id, p.status) for _, p in statuses])
-        for event, parsed in statuses:
-            if parsed.key in found:
-                outcome.processed.append(event)
-            else:
-                outcome.deferred.append(event)
-                outcome.recheck.add(parsed.key)
-        marks = [(outcome.processed, State.PROCESSED, ""), (outcome.deferred, State.DEFERRED, "")]
-        marks += [(failed, State.FAILED, error) for error, failed in outcome.failed.items()]
-        for events, state, error in marks:
-            _mark_rows(events, state, error)
-    # Only now that the transaction committed do the objects reflect the rows.
-    for events, state, error in marks:
+    applied: list[WebhookEvent] = []
+    if statuses:
+        with transaction.atomic():
+            found = _statuses_apply(
+                [(p.session_id, p.wa_message_id, p.status) for _, p in statuses]
+            )
+            for event, parsed in statuses:
+                if parsed.key in found:
+                    applied.append(event)
+                else:
+                    outcome.deferred.append(event)
+                    outcome.recheck.add(parsed.key)
+            status_marks = [(applied, State.PROCESSED, ""), (outcome.deferred, State.DEFERRED, "")]
+            ingest_sql.events_mark(status_marks, timezone.now())
+    else:
+        status_marks = []
+    message_marks = [(stored, State.PROCESSED, "")]
+    message_marks += [(failed, State.FAILED, error) for error, failed in outcome.failed.items()]
+    outcome.deferred_found = ingest_sql.events_mark(
+        message_marks, timezone.now(), find_deferred=outcome.recheck
+    )
+    outcome.processed = stored + applied
+    # Only now that the rows are committed do the objects reflect them.
+    for events, state, error in message_marks + status_marks:
         _mark_objects(events, state, error)
     return outcome
 
 
 def _mark(events: Sequence[WebhookEvent], state: str, error: str = "") -> None:
-    _mark_rows(events, state, error)
+    ingest_sql.events_mark([(events, state, error)], timezone.now())
     _mark_objects(events, state, error)
-
-
-def _mark_rows(events: Sequence[WebhookEvent], state: str, error: str) -> None:
-    if events:
-        now = timezone.now()
-        WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            state=state,
-            error=error,
-            processed_at=_done_at(state, now),
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
 
 
 def _mark_objects(events: Sequence[WebhookEvent], state: str, error: str) -> None:
@@ -311,85 +325,78 @@ def message_ingest(*, events: Sequence[MessageEvent]) -> int:
     return len(keys)
 
 
+class _SessionRef(NamedTuple):
+    pk: int
+    user_id: int
+    session_type: str
+
+
 def _messages_store(events: list[MessageEvent]) -> dict[str, str]:
-    """Insert the messages (no transaction of its own); return errors by session id."""
-    sessions, errors = _sessions_for_messages(events)
-    rows: dict[tuple[int, str], Message] = {}
-    quoted: dict[tuple[int, str], str] = {}
-    contact_phones = {}
+    """Insert the messages idempotently; return errors by session id.
+
+    The usual case, a known session and known contacts, is one INSERT that looks up
+    sessions and owners itself (see `ingest_sql.messages_insert`). Messages it could
+    not place (an unknown session, a new contact) get what they need created, then
+    are inserted, in one transaction.
+    """
+    rows: dict[Key, dict[str, Any]] = {}
+    quoted: dict[Key, str] = {}
     for event in events:
-        session = sessions.get(event.session_id)
-        if session is None:
+        if event.key in rows:
             continue
-        phone = _contact_phone(session, event)
-        if phone:
-            contact_phones[(session.pk, event.wa_message_id)] = phone
-    users = _users_for_phones(
-        {
-            phone: _display_name(event)
-            for event in events
-            if (session := sessions.get(event.session_id))
-            and (phone := contact_phones.get((session.pk, event.wa_message_id)))
+        rows[event.key] = {
+            "session_key": event.session_id,
+            "contact_phone": event.contact.phone_number if event.contact else None,
+            "wa_message_id": event.wa_message_id,
+            "chat_jid": event.chat_jid,
+            "sender_jid": event.sender_jid,
+            "recipient_jid": event.recipient_jid,
+            "direction": event.direction,
+            "timestamp": event.timestamp,
+            "message_type": event.message_type,
+            "content": event.content,
+            "caption": event.caption,
+            "media_metadata": event.media_metadata,
+            "status": event.status,
         }
-    )
-    for event in events:
-        session = sessions.get(event.session_id)
-        if session is None:
-            continue
-        row_key = (session.pk, event.wa_message_id)
-        if row_key in rows:
-            continue
-        phone = contact_phones.get(row_key)
-        rows[row_key] = Message(
-            session_id=session.pk,
-            user_id=users[phone] if phone else session.user_id,
-            wa_message_id=event.wa_message_id,
-            chat_jid=event.chat_jid,
-            sender_jid=event.sender_jid,
-            recipient_jid=event.recipient_jid,
-            direction=event.direction,
-            timestamp=event.timestamp,
-            message_type=event.message_type,
-            content=event.content,
-            caption=event.caption,
-            media_metadata=event.media_metadata,
-            status=event.status,
-        )
         if event.quoted_message_id and event.quoted_message_id != event.wa_message_id:
-            quoted[row_key] = event.quoted_message_id
-    Message.objects.bulk_create(
-        [rows[key] for key in sorted(rows)], ignore_conflicts=True, batch_size=INSERT_BATCH_SIZE
+            quoted[event.key] = event.quoted_message_id
+    below_sent = _ranks_below("sent")
+    # In key order, so concurrent deliveries take their row locks in the same order.
+    unplaced = ingest_sql.messages_insert(
+        [rows[key] for key in sorted(rows)], below_sent=below_sent, now=timezone.now()
     )
-    # A message Zapa stored itself before the bridge confirmed it: the bridge says "sent".
-    outgoing = [key for key, row in rows.items() if row.direction == Message.Direction.OUTGOING]
-    if outgoing:
-        Message.objects.filter(_keys_filter(outgoing), status__in=_ranks_below("sent")).update(
-            status=Message.Status.SENT, updated_at=timezone.now()
-        )
+    errors: dict[str, str] = {}
+    if unplaced:
+        session_types = {row["session_key"]: session_type for row, session_type in unplaced}
+        keys = {(row["session_key"], row["wa_message_id"]) for row, _ in unplaced}
+        # Within a caller's transaction no savepoint is needed: an error undoes it all.
+        with transaction.atomic(savepoint=False):
+            errors = _owners_create([event for event in events if event.key in keys], session_types)
+            retry = [row for row, _ in unplaced if row["session_key"] not in errors]
+            if ingest_sql.messages_insert(retry, below_sent=below_sent, now=timezone.now()):
+                raise RuntimeError("Messages without a session or owner after creating them.")
+    quoted = {key: wa_id for key, wa_id in quoted.items() if key[0] not in errors}
     if quoted:
         _replies_link(quoted)
     return errors
-
-
-def _contact_phone(session: WhatsAppSession, event: MessageEvent) -> str | None:
-    """The phone number of the person a message on the main number belongs to."""
-    if session.session_type != WhatsAppSession.SessionType.MAIN or event.contact is None:
-        return None
-    return event.contact.phone_number
 
 
 def _display_name(event: MessageEvent) -> str:
     return event.sender_name if event.direction == Message.Direction.INCOMING else ""
 
 
-def _replies_link(quoted: dict[tuple[int, str], str]) -> None:
-    """Point replies at the messages they quote, where those are stored (best effort)."""
-    wanted = list(quoted) + [(session_id, wa_id) for (session_id, _), wa_id in quoted.items()]
+def _replies_link(quoted: dict[Key, str]) -> None:
+    """Point replies at the messages they quote, where those are stored (best effort).
+
+    `quoted`: the quoted message's id by (session key, message id) of the reply.
+    """
+    wanted = list(quoted) + [(key, wa_id) for (key, _), wa_id in quoted.items()]
     ids = {
-        (session_id, wa_id): pk
-        for pk, session_id, wa_id in Message.objects.filter(_keys_filter(wanted)).values_list(
-            "pk", "session_id", "wa_message_id"
-        )
+        (key, wa_id): pk
+        for pk, key, wa_id in Message.objects.filter(
+            ingest_sql.keys_filter(wanted, "session__bridge_session_id")
+        ).values_list("pk", "session__bridge_session_id", "wa_message_id")
     }
     links = [
         Message(pk=ids[key], reply_to_id=ids[(key[0], quoted_id)])
@@ -398,20 +405,6 @@ def _replies_link(quoted: dict[tuple[int, str], str]) -> None:
     ]
     if links:
         Message.objects.bulk_update(links, ["reply_to"], batch_size=INSERT_BATCH_SIZE)
-
-
-def _keys_filter(keys: Iterable[tuple[Any, str]], session_field: str = "session_id") -> Q:
-    """One OR-clause per session: (session = s AND wa_message_id IN (...)) OR ..."""
-    by_session: dict[Any, set[str]] = defaultdict(set)
-    for session, wa_id in keys:
-        by_session[session].add(wa_id)
-    return functools.reduce(
-        operator.or_,
-        (
-            Q(**{session_field: session, "wa_message_id__in": sorted(wa_ids)})
-            for session, wa_ids in sorted(by_session.items())
-        ),
-    )
 
 
 # --- delivery statuses ----------------------------------------------------------------
@@ -440,7 +433,9 @@ def _statuses_apply(updates: list[tuple[str, str, str]]) -> set[Key]:
     if not updates:
         return set()
     rows = Message.objects.filter(
-        _keys_filter([(key, wa_id) for key, wa_id, _ in updates], "session__bridge_session_id")
+        ingest_sql.keys_filter(
+            [(key, wa_id) for key, wa_id, _ in updates], "session__bridge_session_id"
+        )
     ).values_list("pk", "session__bridge_session_id", "wa_message_id")
     ids = {(key, wa_id): pk for pk, key, wa_id in rows}
     targets: dict[str, set[int]] = defaultdict(set)
@@ -457,30 +452,33 @@ def _statuses_apply(updates: list[tuple[str, str, str]]) -> set[Key]:
     return set(ids)
 
 
-def _deferred_statuses_apply(*, keys: set[Key]) -> list[int]:
-    """Apply deferred status events whose message now exists; return their event ids."""
+def _deferred_statuses_apply(
+    *, keys: set[Key], found: list[ingest_sql.DeferredRow] | None = None
+) -> list[int]:
+    """Apply deferred status events whose message now exists; return their event ids.
+
+    `found`: the deferred events already looked up for `keys` (after the commit of
+    what was stored for them), if the caller has them.
+    """
     if not keys:
         return []
-    candidates = WebhookEvent.objects.filter(
-        state=State.DEFERRED,
-        session_key__in=sorted({key for key, _ in keys}),
-        wa_message_id__in=sorted({wa_id for _, wa_id in keys}),
-    ).only("pk", "session_key", "wa_message_id", "payload")
     deferred = []
-    for event in candidates:
-        if (event.session_key, event.wa_message_id) not in keys:
+    if found is None:
+        found = ingest_sql.events_mark([], timezone.now(), find_deferred=keys)
+    for pk, session_key, wa_message_id, payload in found:
+        if (session_key, wa_message_id) not in keys:
             continue
         try:
-            parsed = parse_event(event.payload)
+            parsed = parse_event(payload)
         except InvalidEvent:
             continue
         if isinstance(parsed, StatusEvent):
-            deferred.append((event, parsed))
+            deferred.append((pk, parsed))
     if not deferred:
         return []
     with transaction.atomic():
         found = _statuses_apply([(p.session_id, p.wa_message_id, p.status) for _, p in deferred])
-        done = sorted(event.pk for event, parsed in deferred if parsed.key in found)
+        done = sorted(pk for pk, parsed in deferred if parsed.key in found)
         if done:
             now = timezone.now()
             WebhookEvent.objects.filter(pk__in=done, state=State.DEFERRED).update(
@@ -502,20 +500,34 @@ def _session_type_for(session_id: str) -> str:
     return WhatsAppSession.SessionType.USER
 
 
-def _sessions_for_messages(
-    events: list[MessageEvent],
-) -> tuple[dict[str, WhatsAppSession], dict[str, str]]:
-    """The sessions the messages name, creating unknown ones; errors by session id."""
-    keys = sorted({event.session_id for event in events})
-    sessions = {
-        session.bridge_session_id: session
-        for session in WhatsAppSession.objects.filter(bridge_session_id__in=keys).only(
-            "pk", "bridge_session_id", "session_type", "user_id"
-        )
-    }
-    missing = [key for key in keys if key not in sessions]
-    if not missing:
-        return sessions, {}
+def _owners_create(
+    events: list[MessageEvent], session_types: dict[str, str | None]
+) -> dict[str, str]:
+    """Create the unknown sessions and the new contacts these messages need.
+
+    `session_types`: the type of each session the events name, None when unknown.
+    Returns errors by session id (an unknown session without an ``origin``).
+    """
+    missing = sorted(key for key, session_type in session_types.items() if session_type is None)
+    errors: dict[str, str] = {}
+    types = dict(session_types)
+    if missing:
+        created, errors = _sessions_for_unknown(missing, events)
+        types.update({key: session.session_type for key, session in created.items()})
+    wanted = {}
+    for event in events:
+        main = types.get(event.session_id) == WhatsAppSession.SessionType.MAIN
+        if main and event.contact is not None and event.contact.phone_number:
+            wanted[event.contact.phone_number] = _display_name(event)
+    if wanted:
+        _users_create(wanted)
+    return errors
+
+
+def _sessions_for_unknown(
+    missing: list[str], events: list[MessageEvent]
+) -> tuple[dict[str, _SessionRef], dict[str, str]]:
+    """Create the sessions messages name that Zapa does not know; errors by session id."""
     owners: dict[str, str] = {}
     first_seen: dict[str, datetime] = {}
     for event in events:
@@ -539,11 +551,10 @@ def _sessions_for_messages(
         }
         for key, phone in owners.items()
     }
-    sessions.update(_sessions_create(specs))
-    return sessions, errors
+    return _sessions_create(specs), errors
 
 
-def _sessions_create(specs: dict[str, dict[str, Any]]) -> dict[str, WhatsAppSession]:
+def _sessions_create(specs: dict[str, dict[str, Any]]) -> dict[str, _SessionRef]:
     """Create sessions by bridge id (owner: the user of `phone_number`); return them all."""
     if not specs:
         return {}
@@ -561,9 +572,29 @@ def _sessions_create(specs: dict[str, dict[str, Any]]) -> dict[str, WhatsAppSess
         ignore_conflicts=True,
     )
     return {
-        session.bridge_session_id: session
-        for session in WhatsAppSession.objects.filter(bridge_session_id__in=sorted(specs))
+        key: _SessionRef(pk, user_id, session_type)
+        for key, pk, user_id, session_type in WhatsAppSession.objects.filter(
+            bridge_session_id__in=sorted(specs)
+        ).values_list("bridge_session_id", "pk", "user_id", "session_type")
     }
+
+
+def _users_create(wanted: dict[str, str]) -> None:
+    """Create users by E.164 phone number (display name: the value); existing ones stay."""
+    now = timezone.now()
+    User.objects.bulk_create(
+        [
+            User(
+                phone_number=phone,
+                display_name=wanted[phone][:150],
+                first_seen=now,
+                password=make_password(None),
+            )
+            for phone in sorted(wanted)
+        ],
+        ignore_conflicts=True,
+        batch_size=INSERT_BATCH_SIZE,
+    )
 
 
 def _users_for_phones(wanted: dict[str, str]) -> dict[str, int]:
@@ -574,20 +605,7 @@ def _users_for_phones(wanted: dict[str, str]) -> dict[str, int]:
     ids = dict(User.objects.filter(phone_number__in=phones).values_list("phone_number", "pk"))
     missing = [phone for phone in phones if phone not in ids]
     if missing:
-        now = timezone.now()
-        User.objects.bulk_create(
-            [
-                User(
-                    phone_number=phone,
-                    display_name=wanted[phone][:150],
-                    first_seen=now,
-                    password=make_password(None),
-                )
-                for phone in missing
-            ],
-            ignore_conflicts=True,
-            batch_size=INSERT_BATCH_SIZE,
-        )
+        _users_create({phone: wanted[phone] for phone in missing})
         ids.update(User.objects.filter(phone_number__in=missing).values_list("phone_number", "pk"))
     return ids
 

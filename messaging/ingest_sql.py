@@ -1,0 +1,313 @@
+"""The webhook ingest's hot statements in set-based SQL, one round trip per step.
+
+On PostgreSQL each step is one statement whatever the batch size: the rows travel
+as a single JSON document that ``json_to_recordset`` expands on the server
+(``json.dumps`` and PostgreSQL's JSON parser are both C), so a 500-event delivery
+builds no ORM model instances and compiles no ORM queries. SQLite, the zero-setup
+default, gets the ORM equivalents: the same rows and outcome, in more statements.
+
+Every statement runs on Django's cursor, so it is logged and counted like any ORM
+query (CaptureQueriesContext, django_assert_num_queries).
+"""
+
+import functools
+import json
+import operator
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import F, Q
+
+from accounts.models import User
+from messaging.models import Message, WebhookEvent, WhatsAppSession
+
+INSERT_BATCH_SIZE = 1000  # SQLite's ORM path; PostgreSQL needs no batching.
+
+State = WebhookEvent.State
+DONE_STATES = (State.PROCESSED, State.IGNORED)  # states that set processed_at
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    # Text is already sanitized (no NUL, no lone surrogate): see webhook_events.sanitize_json.
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- webhook events -----------------------------------------------------------------------
+
+_EVENTS_INSERT = """
+INSERT INTO messaging_webhookevent
+    (created_at, updated_at, received_at, event_type, session_key, wa_message_id, payload,
+     raw_body, state, error, attempts, processed_at)
+SELECT %s, %s, %s, r.event_type, r.session_key, r.wa_message_id, r.payload,
+       '', r.state, r.error, r.attempts, r.processed_at
+FROM ROWS FROM (json_to_recordset(%s::json) AS (
+        event_type text, session_key text, wa_message_id text, payload jsonb,
+        state text, error text, attempts integer, processed_at timestamptz))
+    WITH ORDINALITY AS r(event_type, session_key, wa_message_id, payload,
+                         state, error, attempts, processed_at, n)
+ORDER BY r.n
+RETURNING id
+"""
+
+
+def events_insert(events: Sequence[WebhookEvent]) -> None:
+    """INSERT new (unsaved) events and set their primary keys; one statement on PostgreSQL."""
+    if not events:
+        return
+    if not _postgresql():
+        WebhookEvent.objects.bulk_create(events, batch_size=INSERT_BATCH_SIZE)
+        return
+    first = events[0]
+    rows = [
+        {
+            "event_type": event.event_type,
+            "session_key": event.session_key,
+            "wa_message_id": event.wa_message_id,
+            "payload": event.payload,
+            "state": event.state,
+            "error": event.error,
+            "attempts": event.attempts,
+            "processed_at": event.processed_at.isoformat() if event.processed_at else None,
+        }
+        for event in events
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENTS_INSERT, [first.created_at, first.created_at, first.received_at, _json(rows)]
+        )
+        # Identity values grow in insertion order, which is the ORDER BY above.
+        ids = sorted(row[0] for row in cursor.fetchall())
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event.updated_at = event.created_at
+        event._state.adding = False
+        event._state.db = connection.alias
+
+
+DeferredRow = tuple[int, str, str, Any]  # event id, session key, message id, payload
+
+_MARKED = """
+UPDATE messaging_webhookevent AS e
+SET state = r.state,
+    error = r.error,
+    processed_at = CASE WHEN r.state = ANY(%s::text[]) THEN %s::timestamptz END,
+    attempts = e.attempts + 1,
+    updated_at = %s
+FROM json_to_recordset(%s::json) AS r(id bigint, state text, error text)
+WHERE e.id = r.id
+"""
+_DEFERRED = """
+SELECT id, session_key, wa_message_id, payload FROM messaging_webhookevent
+WHERE state = %s AND session_key = ANY(%s::text[]) AND wa_message_id = ANY(%s::text[])
+"""
+_MARKED_THEN_DEFERRED = f"WITH marked AS ({_MARKED}) {_DEFERRED}"
+
+
+def events_mark(
+    marks: Iterable[tuple[Sequence[WebhookEvent], str, str]],
+    now: datetime,
+    *,
+    find_deferred: set[tuple[str, str]] = frozenset(),
+) -> list[DeferredRow]:
+    """Give each group of events (events, state, error) its new state, and then find the
+    deferred events that may belong to the (session key, message id) pairs in
+    `find_deferred`: one statement on PostgreSQL, in its own transaction.
+
+    processed_at is set for processed and ignored events and cleared otherwise;
+    attempts grows by one. The deferred events are looked up in a snapshot taken
+    when the statement starts: after whatever the caller committed before (not
+    including these new states). They come back as (id, session key, message id,
+    payload); the caller keeps the exact pairs. The lookup uses the partial index on
+    deferred events.
+    """
+    marks = [(events, state, error) for events, state, error in marks if events]
+    if not _postgresql():
+        return _events_mark_orm(marks, now, find_deferred)
+    mark_params = [
+        list(DONE_STATES),
+        now,
+        now,
+        _json(
+            [
+                {"id": e.pk, "state": state, "error": error}
+                for events, state, error in marks
+                for e in events
+            ]
+        ),
+    ]
+    sessions = sorted({key for key, _ in find_deferred})
+    wa_ids = sorted({wa_id for _, wa_id in find_deferred})
+    deferred_params = [State.DEFERRED, sessions, wa_ids]
+    with connection.cursor() as cursor:
+        if marks and find_deferred:
+            cursor.execute(_MARKED_THEN_DEFERRED, mark_params + deferred_params)
+        elif marks:
+            cursor.execute(_MARKED, mark_params)
+            return []
+        elif find_deferred:
+            cursor.execute(_DEFERRED, deferred_params)
+        else:
+            return []
+        # Django reads jsonb as text (its JSONField decodes it), so decode here.
+        return [(pk, key, wa_id, json.loads(payload)) for pk, key, wa_id, payload in cursor]
+
+
+def _events_mark_orm(marks, now, find_deferred) -> list[DeferredRow]:
+    for events, state, error in marks:
+        WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            state=state,
+            error=error,
+            processed_at=now if state in DONE_STATES else None,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    if not find_deferred:
+        return []
+    return list(
+        WebhookEvent.objects.filter(
+            state=State.DEFERRED,
+            session_key__in=sorted({key for key, _ in find_deferred}),
+            wa_message_id__in=sorted({wa_id for _, wa_id in find_deferred}),
+        ).values_list("pk", "session_key", "wa_message_id", "payload")
+    )
+
+
+# --- sessions, users, messages --------------------------------------------------------------
+
+
+_MESSAGES_INSERT = """
+WITH given AS (
+    SELECT * FROM ROWS FROM (json_to_recordset(%s::json) AS (
+            session_key text, contact_phone text, wa_message_id text, chat_jid text,
+            sender_jid text, recipient_jid text, direction text, timestamp timestamptz,
+            message_type text, content text, caption text, media_metadata jsonb, status text))
+        WITH ORDINALITY AS r(session_key, contact_phone, wa_message_id, chat_jid, sender_jid,
+                             recipient_jid, direction, timestamp, message_type, content,
+                             caption, media_metadata, status, n)
+),
+placed AS (
+    SELECT given.*, s.id AS session_id, s.session_type,
+           CASE WHEN s.session_type = %s AND given.contact_phone IS NOT NULL THEN u.id
+                ELSE s.user_id END AS user_id
+    FROM given
+    LEFT JOIN messaging_whatsappsession AS s ON s.bridge_session_id = given.session_key
+    LEFT JOIN accounts_user AS u ON u.phone_number = given.contact_phone
+),
+inserted AS (
+    INSERT INTO messaging_message
+        (created_at, updated_at, session_id, user_id, wa_message_id, chat_jid, sender_jid,
+         recipient_jid, direction, timestamp, message_type, content, caption, media_metadata,
+         status)
+    SELECT %s, %s, session_id, user_id, wa_message_id, chat_jid, sender_jid, recipient_jid,
+           direction, timestamp, message_type, content, caption, media_metadata, status
+    FROM placed
+    WHERE user_id IS NOT NULL
+    ORDER BY session_id, wa_message_id
+    ON CONFLICT (session_id, wa_message_id) DO UPDATE
+        SET status = %s, updated_at = EXCLUDED.updated_at
+        WHERE EXCLUDED.direction = %s AND messaging_message.status = ANY(%s::text[])
+)
+SELECT n, session_type FROM placed WHERE user_id IS NULL ORDER BY n
+"""
+
+
+def messages_insert(
+    rows: list[dict[str, Any]], *, below_sent: Sequence[str], now: datetime
+) -> list[tuple[dict[str, Any], str | None]]:
+    """INSERT messages idempotently; return the rows that could not be placed.
+
+    Each row holds a message's columns (unique by session and message id), with
+    ``session_key`` (the bridge's session id) and ``contact_phone`` (the other
+    person's number, if any) in place of ``session_id`` and ``user_id``. Who owns a
+    message: on the main number the contact (when there is a phone number), else
+    the session's owner (see "Who owns a message" in services). A row whose session or
+    contact user does not exist is not inserted but returned, with its session's
+    type (None when the session does not exist either).
+
+    A message already stored is left alone, except that an outgoing one Zapa stored
+    itself before the bridge confirmed it moves up to "sent" (`below_sent`: the
+    statuses that rank lower). One statement on PostgreSQL, so it commits on its
+    own outside a transaction.
+    """
+    if not rows:
+        return []
+    if not _postgresql():
+        return _messages_insert_orm(rows, below_sent=below_sent, now=now)
+    document = _json([{**row, "timestamp": row["timestamp"].isoformat()} for row in rows])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MESSAGES_INSERT,
+            [
+                document,
+                WhatsAppSession.SessionType.MAIN,
+                now,
+                now,
+                Message.Status.SENT,
+                Message.Direction.OUTGOING,
+                list(below_sent),
+            ],
+        )
+        return [(rows[n - 1], session_type) for n, session_type in cursor.fetchall()]
+
+
+def _messages_insert_orm(
+    rows: list[dict[str, Any]], *, below_sent: Sequence[str], now: datetime
+) -> list[tuple[dict[str, Any], str | None]]:
+    keys = sorted({row["session_key"] for row in rows})
+    phones = sorted({row["contact_phone"] for row in rows if row["contact_phone"]})
+    sessions = {
+        key: (pk, owner_id, session_type)
+        for key, pk, owner_id, session_type in WhatsAppSession.objects.filter(
+            bridge_session_id__in=keys
+        ).values_list("bridge_session_id", "pk", "user_id", "session_type")
+    }
+    users = dict(User.objects.filter(phone_number__in=phones).values_list("phone_number", "pk"))
+    messages, unplaced = [], []
+    for row in rows:
+        session_key, phone = row["session_key"], row["contact_phone"]
+        if session_key not in sessions:
+            unplaced.append((row, None))
+            continue
+        session_id, owner_id, session_type = sessions[session_key]
+        main = session_type == WhatsAppSession.SessionType.MAIN
+        user_id = users.get(phone) if main and phone else owner_id
+        if user_id is None:
+            unplaced.append((row, session_type))
+            continue
+        columns = {k: v for k, v in row.items() if k not in ("session_key", "contact_phone")}
+        messages.append(
+            Message(
+                **columns, session_id=session_id, user_id=user_id, created_at=now, updated_at=now
+            )
+        )
+    Message.objects.bulk_create(messages, ignore_conflicts=True, batch_size=INSERT_BATCH_SIZE)
+    outgoing = [
+        (message.session_id, message.wa_message_id)
+        for message in messages
+        if message.direction == Message.Direction.OUTGOING
+    ]
+    if outgoing:
+        Message.objects.filter(keys_filter(outgoing), status__in=below_sent).update(
+            status=Message.Status.SENT, updated_at=now
+        )
+    return unplaced
+
+
+def keys_filter(keys: Iterable[tuple[Any, str]], session_field: str = "session_id") -> Q:
+    """One OR-clause per session: (session = s AND wa_message_id IN (...)) OR ..."""
+    by_session: dict[Any, set[str]] = {}
+    for session, wa_id in keys:
+        by_session.setdefault(session, set()).add(wa_id)
+    return functools.reduce(
+        operator.or_,
+        (
+            Q(**{session_field: session, "wa_message_id__in": sorted(wa_ids)})
+            for session, wa_ids in sorted(by_session.items())
+        ),
+    )
