@@ -56,6 +56,8 @@ COPY_COLUMNS = (
     "media_metadata, status"
 )
 COPY_CHUNK_ROWS = 100_000  # same chunking as seed_bulk's default
+# Measurement steps in run order (--only picks some; seeding is measured whenever it runs).
+FIGURE_STEPS = ("history", "admin", "search", "single_webhook", "batch_webhook", "export")
 
 
 def log(message: str) -> None:
@@ -74,6 +76,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=60, help="Batch webhook POSTs.")
     parser.add_argument("--rounds", type=int, default=100, help="Latency samples per figure.")
     parser.add_argument(
+        "--only",
+        default=",".join(FIGURE_STEPS),
+        help="Comma-separated steps to measure (default: all): " + ", ".join(FIGURE_STEPS),
+    )
+    parser.add_argument(
         "--reuse-data",
         action="store_true",
         help="Keep existing bench databases (skip create/seed; seed figures are then n/a).",
@@ -86,6 +93,10 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.large:
         args.messages = 10_000_000
+    args.only = [step.strip() for step in args.only.split(",") if step.strip()]
+    unknown = sorted(set(args.only) - set(FIGURE_STEPS))
+    if unknown or not args.only:
+        parser.error(f"--only: unknown step(s) {unknown}; choose from {', '.join(FIGURE_STEPS)}")
     if args.messages < args.export_big + args.export_small + 10_000:
         parser.error("--messages must leave room for the two export users and 10k more")
     return args
@@ -373,19 +384,25 @@ class Bench:
         try:
             big_token = big["tokens"][str(big_user["user_id"])]
             small_token = small["tokens"][str(small_user["user_id"])]
-            self.history(big_port, big_token, small_port, small_token)
-            self.admin(big_port, small_port)
-            self.search(big_port, big_token, big_user["user_id"])
-            self.single_webhook(big_port, big)
-            self.batch_webhook(big_port, big)
+            if "history" in args.only:
+                self.history(big_port, big_token, small_port, small_token)
+            if "admin" in args.only:
+                self.admin(big_port, small_port)
+            if "search" in args.only:
+                self.search(big_port, big_token, big_user["user_id"])
+            if "single_webhook" in args.only:
+                self.single_webhook(big_port, big)
+            if "batch_webhook" in args.only:
+                self.batch_webhook(big_port, big)
         finally:
             self.stop_all()
-        self.export_memory(
-            big["tokens"][str(big_user["user_id"])],
-            big["tokens"][str(small_export_user["user_id"])],
-            big_user,
-            small_export_user,
-        )
+        if "export" in args.only:
+            self.export_memory(
+                big["tokens"][str(big_user["user_id"])],
+                big["tokens"][str(small_export_user["user_id"])],
+                big_user,
+                small_export_user,
+            )
         self.results["seconds"] = round(time.perf_counter() - started, 1)
         self.report()
 
