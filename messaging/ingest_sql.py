@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import F, Q
 
@@ -31,6 +32,25 @@ DONE_STATES = (State.PROCESSED, State.IGNORED)  # states that set processed_at
 
 def _postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _cursor():
+    """A cursor with server-side parameter binding, wrapped like Django's own cursors.
+
+    Django's default psycopg cursor binds on the client: it quotes every parameter
+    into the SQL text, which costs more CPU than the statement itself here. The
+    wrapper keeps what Django's cursors do: query logging and counting, and
+    psycopg errors translated into django.db errors (OperationalError, ...).
+    """
+    # The steps of Django's own connection.cursor(), with another cursor class.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 def _json(rows: list[dict[str, Any]]) -> str:
@@ -77,7 +97,7 @@ def events_insert(events: Sequence[WebhookEvent]) -> None:
         }
         for event in events
     ]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             _EVENTS_INSERT, [first.created_at, first.created_at, first.received_at, _json(rows)]
         )
@@ -144,7 +164,7 @@ def events_mark(
     sessions = sorted({key for key, _ in find_deferred})
     wa_ids = sorted({wa_id for _, wa_id in find_deferred})
     deferred_params = [State.DEFERRED, sessions, wa_ids]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         if marks and find_deferred:
             cursor.execute(_MARKED_THEN_DEFERRED, mark_params + deferred_params)
         elif marks:
@@ -240,7 +260,7 @@ def messages_insert(
     if not _postgresql():
         return _messages_insert_orm(rows, below_sent=below_sent, now=now)
     document = _json([{**row, "timestamp": row["timestamp"].isoformat()} for row in rows])
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             _MESSAGES_INSERT,
             [

@@ -44,9 +44,11 @@ def test_single_message_received_uses_a_small_fixed_number_of_queries(api_client
         response = bp.post(api_client, bp.message_received())
 
     assert response.status_code == 200
-    # INSERT event; [SAVEPOINT] sessions, users, INSERT message, UPDATE event [RELEASE];
-    # deferred statuses.
-    assert len(queries) <= 8, [q["sql"][:80] for q in queries]
+    # PostgreSQL: INSERT event; INSERT message (looks up session and owner itself);
+    # UPDATE event + look for deferred statuses. SQLite: the session and owner lookups,
+    # the INSERT, the UPDATE and the deferred lookup are separate ORM queries.
+    expected = 3 if connection.vendor == "postgresql" else 6
+    assert len(queries) <= expected, [q["sql"][:80] for q in queries]
     assert Message.objects.count() == 1
 
 
@@ -57,7 +59,7 @@ def test_single_status_update_uses_a_small_fixed_number_of_queries(api_client, m
     with CaptureQueriesContext(connection) as queries:
         bp.post(api_client, bp.message_read(message.wa_message_id))
 
-    assert len(queries) <= 7, [q["sql"][:80] for q in queries]
+    assert len(queries) <= 6, [q["sql"][:80] for q in queries]
     message.refresh_from_db()
     assert message.status == Message.Status.READ
 
@@ -90,7 +92,7 @@ def test_batch_query_count_does_not_grow_with_the_batch(api_client, main_session
     large_count = _queries_for_batch(api_client, _mixed_batch(large, first_contact=1000))
 
     assert small_count == large_count
-    assert large_count <= 16
+    assert large_count <= (10 if connection.vendor == "postgresql" else 15)
     assert Message.objects.count() == 2 * (small + large)
     assert User.objects.count() == 1 + small + large
     assert Message.objects.filter(status="read").count() == small + large
