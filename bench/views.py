@@ -5,6 +5,9 @@
 - `NaiveSearchView`: the history search done the naive way, `ILIKE '%phrase%'`
   over content and caption, otherwise the same query, page size and serializer as
   GET /api/v1/messages/?q=.
+- `StoreOnlyWebhookView`: context for the single-event figure, the webhook
+  (token, throttle, parsing, validation) storing each event without processing it,
+  which is all a request would do with processing on a task queue.
 """
 
 import json
@@ -19,6 +22,7 @@ from rest_framework.views import APIView
 
 from messaging import selectors
 from messaging.api.history_serializers import MessageSerializer
+from messaging.api.webhook_views import WhatsAppWebhookView
 
 PAGE_SIZE = 50
 
@@ -46,3 +50,7 @@ class NaiveSearchView(APIView):
         return Response(
             {"next": None, "results": [serializer.to_representation(m) for m in messages]}
         )
+
+
+class StoreOnlyWebhookView(WhatsAppWebhookView):
+    process_events = False

@@ -94,12 +94,15 @@ Key = tuple[str, str]  # (bridge session id, WhatsApp message id)
 # --- webhook deliveries ---------------------------------------------------------------
 
 
-def webhook_events_receive(*, payloads: Sequence[Any], request=None) -> list[WebhookEvent]:
+def webhook_events_receive(
+    *, payloads: Sequence[Any], request=None, process: bool = True
+) -> list[WebhookEvent]:
     """Store each payload as a WebhookEvent, then process the valid ones.
 
     Returns the events in payload order with their final state. Failed events whose
     error starts with INVALID_PREFIX (see `webhook_event_rejected`) were the
-    sender's fault.
+    sender's fault. With `process=False` valid events are only stored (state
+    ``received``), for `webhook_events_process` to handle later.
     """
     now = timezone.now()
     events: list[WebhookEvent] = []
@@ -122,10 +125,11 @@ def webhook_events_receive(*, payloads: Sequence[Any], request=None) -> list[Web
         events.append(event)
         parsed.append(result)
     ingest_sql.events_insert(events)
-    _process(
-        [(e, p) for e, p in zip(events, parsed, strict=True) if e.state == State.RECEIVED],
-        request=request,
-    )
+    if process:
+        _process(
+            [(e, p) for e, p in zip(events, parsed, strict=True) if e.state == State.RECEIVED],
+            request=request,
+        )
     return events
 
 

@@ -115,6 +115,8 @@ class WhatsAppWebhookView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [WebhookRateThrottle]
     throttle_scope = "webhook"
+    # False: store the events and answer; process_webhook_events (or a worker) processes.
+    process_events = True
 
     @extend_schema(
         operation_id="whatsapp_webhook",
@@ -208,7 +210,9 @@ class WhatsAppWebhookView(APIView):
         else:
             payloads, is_list = [document], False
 
-        events = services.webhook_events_receive(payloads=payloads, request=request)
+        events = services.webhook_events_receive(
+            payloads=payloads, request=request, process=self.process_events
+        )
         return self._answer(request, events, is_list)
 
     def _answer(self, request, events, is_list: bool):

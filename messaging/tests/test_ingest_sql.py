@@ -129,3 +129,23 @@ def test_one_message_event_is_three_statements(api_client, main_session):
 
     assert response.status_code == 200
     assert len(queries) == 3, [q["sql"][:60] for q in queries]
+
+
+def test_events_stored_without_processing_are_processed_later(main_session):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from messaging.services import webhook_events_receive
+
+    payloads = [bp.message_received(**{"from": contact(n)}) for n in range(3)]
+
+    events = webhook_events_receive(payloads=payloads, process=False)
+
+    assert [event.state for event in events] == ["received"] * 3
+    assert not Message.objects.exists()
+    call_command(
+        "process_webhook_events", "--state", "received", "--min-age", "0", stdout=StringIO()
+    )
+    assert Message.objects.count() == 3
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
