@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0002_message_search_index'),
+        ("messaging", "0002_message_search_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='whatsappsession',
-            options={'ordering': ['-created_at', '-id'], 'verbose_name': 'WhatsApp session'},
+            name="whatsappsession",
+            options={"ordering": ["-created_at", "-id"], "verbose_name": "WhatsApp session"},
         ),
     ]
