@@ -206,10 +206,11 @@ WITH given AS (
     SELECT * FROM ROWS FROM (json_to_recordset(%s::json) AS (
             session_key text, contact_phone text, wa_message_id text, chat_jid text,
             sender_jid text, recipient_jid text, direction text, timestamp timestamptz,
-            message_type text, content text, caption text, media_metadata jsonb, status text))
+            message_type text, content text, caption text, media_metadata jsonb, status text,
+            event_ids bigint[]))
         WITH ORDINALITY AS r(session_key, contact_phone, wa_message_id, chat_jid, sender_jid,
                              recipient_jid, direction, timestamp, message_type, content,
-                             caption, media_metadata, status, n)
+                             caption, media_metadata, status, event_ids, n)
 ),
 placed AS (
     SELECT given.*, s.id AS session_id, s.session_type,
@@ -232,6 +233,12 @@ inserted AS (
     ON CONFLICT (session_id, wa_message_id) DO UPDATE
         SET status = %s, updated_at = EXCLUDED.updated_at
         WHERE EXCLUDED.direction = %s AND messaging_message.status = ANY(%s::text[])
+),
+marked AS (
+    UPDATE messaging_webhookevent AS e
+    SET state = %s, error = '', processed_at = %s, attempts = e.attempts + 1, updated_at = %s
+    FROM (SELECT unnest(event_ids) AS id FROM placed WHERE user_id IS NOT NULL) AS done
+    WHERE e.id = done.id
 )
 SELECT n, session_type FROM placed WHERE user_id IS NULL ORDER BY n
 """
@@ -240,20 +247,22 @@ SELECT n, session_type FROM placed WHERE user_id IS NULL ORDER BY n
 def messages_insert(
     rows: list[dict[str, Any]], *, below_sent: Sequence[str], now: datetime
 ) -> list[tuple[dict[str, Any], str | None]]:
-    """INSERT messages idempotently; return the rows that could not be placed.
+    """INSERT messages idempotently and mark their webhook events processed; return the
+    rows that could not be placed.
 
     Each row holds a message's columns (unique by session and message id), with
     ``session_key`` (the bridge's session id) and ``contact_phone`` (the other
-    person's number, if any) in place of ``session_id`` and ``user_id``. Who owns a
-    message: on the main number the contact (when there is a phone number), else
-    the session's owner (see "Who owns a message" in services). A row whose session or
-    contact user does not exist is not inserted but returned, with its session's
-    type (None when the session does not exist either).
+    person's number, if any) in place of ``session_id`` and ``user_id``, and
+    ``event_ids``: the WebhookEvents it came from. Who owns a message: on the main
+    number the contact (when there is a phone number), else the session's owner
+    (see "Who owns a message" in services). A row whose session or contact user does
+    not exist is neither inserted nor marked but returned, with its session's type
+    (None when the session does not exist either).
 
     A message already stored is left alone, except that an outgoing one Zapa stored
     itself before the bridge confirmed it moves up to "sent" (`below_sent`: the
-    statuses that rank lower). One statement on PostgreSQL, so it commits on its
-    own outside a transaction.
+    statuses that rank lower). One statement on PostgreSQL, so messages and their
+    events' states commit together, on their own outside a transaction.
     """
     if not rows:
         return []
@@ -271,9 +280,15 @@ def messages_insert(
                 Message.Status.SENT,
                 Message.Direction.OUTGOING,
                 list(below_sent),
+                State.PROCESSED,
+                now,
+                now,
             ],
         )
         return [(rows[n - 1], session_type) for n, session_type in cursor.fetchall()]
+
+
+NOT_COLUMNS = ("session_key", "contact_phone", "event_ids")
 
 
 def _messages_insert_orm(
@@ -288,7 +303,7 @@ def _messages_insert_orm(
         ).values_list("bridge_session_id", "pk", "user_id", "session_type")
     }
     users = dict(User.objects.filter(phone_number__in=phones).values_list("phone_number", "pk"))
-    messages, unplaced = [], []
+    messages, unplaced, event_ids = [], [], []
     for row in rows:
         session_key, phone = row["session_key"], row["contact_phone"]
         if session_key not in sessions:
@@ -300,7 +315,8 @@ def _messages_insert_orm(
         if user_id is None:
             unplaced.append((row, session_type))
             continue
-        columns = {k: v for k, v in row.items() if k not in ("session_key", "contact_phone")}
+        event_ids.extend(row["event_ids"])
+        columns = {k: v for k, v in row.items() if k not in NOT_COLUMNS}
         messages.append(
             Message(
                 **columns, session_id=session_id, user_id=user_id, created_at=now, updated_at=now
@@ -315,6 +331,14 @@ def _messages_insert_orm(
     if outgoing:
         Message.objects.filter(keys_filter(outgoing), status__in=below_sent).update(
             status=Message.Status.SENT, updated_at=now
+        )
+    if event_ids:
+        WebhookEvent.objects.filter(pk__in=event_ids).update(
+            state=State.PROCESSED,
+            error="",
+            processed_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
         )
     return unplaced
 

@@ -10,8 +10,8 @@ Flow of a delivery (one event or a list of them):
 2. The rest are processed set-based, the same code for one event and for a
    thousand. On PostgreSQL the usual delivery (known session, known contacts)
    takes two more statements whatever its size (see `messaging.ingest_sql`): one
-   INSERT of the messages that looks up their sessions and owners itself, and one
-   that writes the events' states and then looks for deferred statuses. Missing
+   INSERT of the messages that looks up their sessions and owners itself and marks
+   their events processed, and one that looks for deferred statuses. Missing
    sessions and contacts are created (``INSERT … ON CONFLICT DO NOTHING``) only
    for messages that INSERT could not place. Statuses move with one conditional
    UPDATE per target status, in one transaction with their events' states. The
@@ -242,18 +242,20 @@ def _process_batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]])
 def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Outcome:
     """Store the messages, apply the statuses, record every event's new state.
 
-    Messages: one INSERT, its own transaction in the usual case. Statuses: one
-    transaction after it, with their events' states. The message events' states
-    are written by the statement that then looks for deferred statuses of all
-    these messages; it runs after both commits, as the race with a status deferred
-    meanwhile requires (see "Flow of a delivery" above).
+    Messages: one INSERT that also marks their events processed, its own
+    transaction in the usual case. Statuses: one transaction after it, with their
+    events' states. Then one statement marks the events that failed and looks for
+    deferred statuses of all these messages: after both commits, as the race with a
+    status deferred meanwhile requires (see "Flow of a delivery" above).
     """
     outcome = _Outcome()
     messages = [(e, p) for e, p in items if isinstance(p, MessageEvent)]
     statuses = [(e, p) for e, p in items if isinstance(p, StatusEvent)]
     stored: list[WebhookEvent] = []
     if messages:
-        session_errors = _messages_store([p for _, p in messages])
+        session_errors = _messages_store(
+            [p for _, p in messages], event_ids=[e.pk for e, _ in messages]
+        )
         for event, parsed in messages:
             problem = session_errors.get(parsed.session_id)
             if problem:
@@ -277,14 +279,13 @@ def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Ou
             ingest_sql.events_mark(status_marks, timezone.now())
     else:
         status_marks = []
-    message_marks = [(stored, State.PROCESSED, "")]
-    message_marks += [(failed, State.FAILED, error) for error, failed in outcome.failed.items()]
+    failed_marks = [(failed, State.FAILED, error) for error, failed in outcome.failed.items()]
     outcome.deferred_found = ingest_sql.events_mark(
-        message_marks, timezone.now(), find_deferred=outcome.recheck
+        failed_marks, timezone.now(), find_deferred=outcome.recheck
     )
     outcome.processed = stored + applied
     # Only now that the rows are committed do the objects reflect them.
-    for events, state, error in message_marks + status_marks:
+    for events, state, error in [(stored, State.PROCESSED, ""), *failed_marks, *status_marks]:
         _mark_objects(events, state, error)
     return outcome
 
@@ -335,8 +336,13 @@ class _SessionRef(NamedTuple):
     session_type: str
 
 
-def _messages_store(events: list[MessageEvent]) -> dict[str, str]:
+def _messages_store(
+    events: list[MessageEvent], *, event_ids: Sequence[int | None] = ()
+) -> dict[str, str]:
     """Insert the messages idempotently; return errors by session id.
+
+    `event_ids`: for each event, the WebhookEvent it came from (if any). Those of
+    the messages stored are marked processed in the same statement.
 
     The usual case, a known session and known contacts, is one INSERT that looks up
     sessions and owners itself (see `ingest_sql.messages_insert`). Messages it could
@@ -345,10 +351,13 @@ def _messages_store(events: list[MessageEvent]) -> dict[str, str]:
     """
     rows: dict[Key, dict[str, Any]] = {}
     quoted: dict[Key, str] = {}
-    for event in events:
+    for event, event_id in zip(events, event_ids or [None] * len(events), strict=True):
         if event.key in rows:
+            if event_id is not None:
+                rows[event.key]["event_ids"].append(event_id)
             continue
         rows[event.key] = {
+            "event_ids": [event_id] if event_id is not None else [],
             "session_key": event.session_id,
             "contact_phone": event.contact.phone_number if event.contact else None,
             "wa_message_id": event.wa_message_id,

@@ -135,10 +135,10 @@ def test_a_failing_event_does_not_fail_its_batch(api_client, main_session, monke
     healthy = [bp.message_received(text=f"ok {n}") for n in range(3)]
     real_store = services._messages_store
 
-    def store(events):
+    def store(events, **kwargs):
         if any(event.content == "poison" for event in events):
             raise IntegrityError("simulated constraint violation")
-        return real_store(events)
+        return real_store(events, **kwargs)
 
     monkeypatch.setattr(services, "_messages_store", store)
 
