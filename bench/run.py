@@ -71,7 +71,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--small-messages", type=int, default=10_000, help="bench_small size.")
     parser.add_argument("--export-big", type=int, default=100_000, help="Big export's user.")
     parser.add_argument("--export-small", type=int, default=1_000, help="Small export's user.")
-    parser.add_argument("--workers", type=int, default=4, help="Gunicorn workers per server.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 1,
+        help="Gunicorn workers per server (default: gunicorn.conf.py's own, 2 x CPUs + 1).",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="Per throughput test.")
     parser.add_argument("--batches", type=int, default=60, help="Batch webhook POSTs.")
     parser.add_argument("--rounds", type=int, default=100, help="Latency samples per figure.")
