@@ -213,12 +213,20 @@ WITH given AS (
                              caption, media_metadata, status, event_ids, n)
 ),
 placed AS (
+    -- One index probe per row for the session and the owner. (As joins, the planner
+    -- guesses 100 rows for json_to_recordset and hashes both whole tables, even for
+    -- one event; LIMIT 1 keeps it from turning the lateral lookup into such a join.)
     SELECT given.*, s.id AS session_id, s.session_type,
-           CASE WHEN s.session_type = %s AND given.contact_phone IS NOT NULL THEN u.id
+           CASE WHEN s.session_type = %s AND given.contact_phone IS NOT NULL
+                THEN (SELECT u.id FROM accounts_user AS u
+                      WHERE u.phone_number = given.contact_phone)
                 ELSE s.user_id END AS user_id
     FROM given
-    LEFT JOIN messaging_whatsappsession AS s ON s.bridge_session_id = given.session_key
-    LEFT JOIN accounts_user AS u ON u.phone_number = given.contact_phone
+    LEFT JOIN LATERAL (
+        SELECT id, session_type, user_id FROM messaging_whatsappsession
+        WHERE bridge_session_id = given.session_key
+        LIMIT 1
+    ) AS s ON true
 ),
 inserted AS (
     INSERT INTO messaging_message
@@ -268,24 +276,24 @@ def messages_insert(
         return []
     if not _postgresql():
         return _messages_insert_orm(rows, below_sent=below_sent, now=now)
-    document = _json([{**row, "timestamp": row["timestamp"].isoformat()} for row in rows])
     with _cursor() as cursor:
-        cursor.execute(
-            _MESSAGES_INSERT,
-            [
-                document,
-                WhatsAppSession.SessionType.MAIN,
-                now,
-                now,
-                Message.Status.SENT,
-                Message.Direction.OUTGOING,
-                list(below_sent),
-                State.PROCESSED,
-                now,
-                now,
-            ],
-        )
+        cursor.execute(_MESSAGES_INSERT, _messages_insert_params(rows, below_sent, now))
         return [(rows[n - 1], session_type) for n, session_type in cursor.fetchall()]
+
+
+def _messages_insert_params(rows, below_sent, now) -> list[Any]:
+    return [
+        _json([{**row, "timestamp": row["timestamp"].isoformat()} for row in rows]),
+        WhatsAppSession.SessionType.MAIN,
+        now,
+        now,
+        Message.Status.SENT,
+        Message.Direction.OUTGOING,
+        list(below_sent),
+        State.PROCESSED,
+        now,
+        now,
+    ]
 
 
 NOT_COLUMNS = ("session_key", "contact_phone", "event_ids")

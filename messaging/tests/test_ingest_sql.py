@@ -1,6 +1,8 @@
 """The ingest's set-based statements (messaging.ingest_sql): what they store, and how few
 of them a delivery takes on PostgreSQL."""
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -149,3 +151,58 @@ def test_events_stored_without_processing_are_processed_later(main_session):
     )
     assert Message.objects.count() == 3
     assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
+
+
+@pytest.mark.postgres
+def test_the_message_insert_finds_sessions_and_owners_by_index(main_session):
+    """Not by hashing the whole user and session tables, even for one event."""
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from accounts.models import User
+    from messaging import ingest_sql
+
+    unusable = make_password(None)
+    users = User.objects.bulk_create(
+        [User(phone_number="+" + contact(n), password=unusable) for n in range(3000)]
+    )
+    WhatsAppSession.objects.bulk_create(
+        [WhatsAppSession(user=user, bridge_session_id=f"s{user.pk}") for user in users]
+    )
+    now = timezone.now()
+    row = {
+        "event_ids": [],
+        "session_key": "main",
+        "contact_phone": "+" + contact(7),
+        "wa_message_id": "PLAN-1",
+        "chat_jid": f"{contact(7)}@s.whatsapp.net",
+        "sender_jid": f"{contact(7)}@s.whatsapp.net",
+        "recipient_jid": "",
+        "direction": "incoming",
+        "timestamp": now,
+        "message_type": "text",
+        "content": "hi",
+        "caption": None,
+        "media_metadata": {},
+        "status": "delivered",
+    }
+    with ingest_sql._cursor() as cursor:
+        cursor.execute("ANALYZE accounts_user, messaging_whatsappsession")
+        cursor.execute(
+            "EXPLAIN (FORMAT JSON) " + ingest_sql._MESSAGES_INSERT,
+            ingest_sql._messages_insert_params([row], ["pending", "failed"], now),
+        )
+        plan = cursor.fetchone()[0]
+
+    scans = []
+
+    def walk(node):
+        if "Relation Name" in node:
+            scans.append((node["Node Type"], node["Relation Name"]))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    looked_up = {name: kind for kind, name in scans if name != "messaging_message"}
+    assert looked_up["accounts_user"] in ("Index Scan", "Index Only Scan"), scans
+    assert looked_up["messaging_whatsappsession"] in ("Index Scan", "Index Only Scan"), scans
