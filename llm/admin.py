@@ -16,9 +16,8 @@ from accounts.admin import (
     SecretLookupGuardMixin,
     pretty_json,
 )
-from accounts.services import audit_log_record
 from llm import services as llm_services
-from llm.admin_forms import API_KEY_FIELD, AgentAdminForm, LLMConfigAdminForm, llm_module
+from llm.admin_forms import API_KEY_FIELD, AgentAdminForm, LLMConfigAdminForm
 from llm.fields import EncryptedTextField
 from llm.models import ActionLog, Agent, LLMConfig
 from zapa_site.admin_pagination import BigTableAdminMixin
@@ -108,17 +107,11 @@ class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
         self.message_user(request, f"Deactivated {count} config(s).", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
+        """Save through llm.services, as the API does: validation, encryption, audit."""
         key = form.cleaned_data.get(API_KEY_FIELD) or None
-        services = llm_module("services")
-        if services is not None and hasattr(services, "llm_config_update"):
-            self._save_through_services(services, request, obj, form, change, key)
-        else:
-            self._save_directly(request, obj, change, key)
-
-    def _save_through_services(self, services, request, obj, form, change, key):
         audit = {"actor": request.user, "request": request}
         if not change:
-            created = services.llm_config_create(
+            created = llm_services.llm_config_create(
                 user=obj.user,
                 provider=obj.provider,
                 api_key=key,
@@ -131,7 +124,7 @@ class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
             current = LLMConfig.objects.get(pk=obj.pk)
             provider_changed = obj.provider != current.provider
             with transaction.atomic():
-                services.llm_config_update(
+                llm_services.llm_config_update(
                     config=current,
                     api_key=key,
                     provider=obj.provider if provider_changed else None,
@@ -143,37 +136,14 @@ class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
                     **audit,
                 )
                 if obj.is_active and not current.is_active:
-                    services.llm_config_activate(config=current, **audit)
+                    llm_services.llm_config_activate(config=current, **audit)
                 elif current.is_active and not obj.is_active:
-                    services.llm_config_deactivate(config=current, **audit)
+                    llm_services.llm_config_deactivate(config=current, **audit)
         obj.refresh_from_db()
         obj._state.adding = False
 
-    def _save_directly(self, request, obj, change, key):
-        """Fallback while llm.services is not there: encrypt, keep one active, audit."""
-        with transaction.atomic():
-            if key:
-                obj.set_api_key(key)
-            if obj.is_active:
-                LLMConfig.objects.filter(user_id=obj.user_id, is_active=True).exclude(
-                    pk=obj.pk
-                ).update(is_active=False)
-            obj.save()
-            if key:
-                audit_log_record(
-                    action="llm_key_changed" if change else "llm_key_created",
-                    actor=request.user,
-                    resource=obj,
-                    changes={"provider": obj.provider, "api_key_last4": obj.api_key_last4},
-                    request=request,
-                )
-
     def delete_model(self, request, obj):
-        services = llm_module("services")
-        if services is not None and hasattr(services, "llm_config_delete"):
-            services.llm_config_delete(config=obj, actor=request.user, request=request)
-        else:
-            obj.delete()
+        llm_services.llm_config_delete(config=obj, actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
         for config in queryset:

@@ -1,7 +1,5 @@
 """Admin forms for LLM configs (the API key is write-only) and agents (tool definitions)."""
 
-import importlib
-import importlib.util
 import json
 import re
 from typing import Any
@@ -10,16 +8,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
+from llm import validation
 from llm.models import Agent, LLMConfig
 
 API_KEY_FIELD = "api_key"
-
-
-def llm_module(name: str):
-    """`llm.<name>` if that module exists yet (services and validation are optional here)."""
-    if importlib.util.find_spec(f"llm.{name}") is None:
-        return None
-    return importlib.import_module(f"llm.{name}")
 
 
 class PrettyJSONField(forms.JSONField):
@@ -88,9 +80,6 @@ class LLMConfigAdminForm(forms.ModelForm):
         provider_changed = not self.instance._state.adding and provider != self.instance.provider
         if provider_changed and not key:
             self.add_error(API_KEY_FIELD, "A new provider needs its own API key: enter it too.")
-        validation = llm_module("validation")
-        if validation is None:
-            return cleaned_data
         if key:
             try:
                 cleaned_data[API_KEY_FIELD] = validation.validate_api_key(

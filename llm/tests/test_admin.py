@@ -8,7 +8,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditLog
-from llm import admin as llm_admin
 from llm import crypto
 from llm.models import ActionLog, Agent, LLMConfig
 from llm.tests.factories import ActionLogFactory, AgentFactory, LLMConfigFactory
@@ -66,19 +65,6 @@ def change_data(config: LLMConfig, **overrides) -> dict:
     return {name: value for name, value in data.items() if value != ""}
 
 
-@pytest.fixture(params=["services", "direct"])
-def save_path(request, monkeypatch):
-    """Run a test through llm.services and through the admin's own fallback."""
-    if request.param == "direct":
-        real = llm_admin.llm_module
-        monkeypatch.setattr(
-            llm_admin, "llm_module", lambda name: None if name == "services" else real(name)
-        )
-    elif llm_admin.llm_module("services") is None:
-        pytest.skip("llm.services is not there yet")
-    return request.param
-
-
 # --- LLM configs ------------------------------------------------------------
 
 
@@ -94,9 +80,7 @@ def test_llm_config_pages_render(admin_client_logged_in):
     assert client.get(url("llm_llmconfig_add")).status_code == 200
 
 
-def test_add_form_stores_the_key_encrypted_and_never_shows_it(
-    admin_client_logged_in, user, save_path
-):
+def test_add_form_stores_the_key_encrypted_and_never_shows_it(admin_client_logged_in, user):
     client = admin_client_logged_in
     response = add_config(client, user)
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -157,7 +141,7 @@ def test_add_with_a_malformed_key_explains_without_echoing_it(admin_client_logge
     assert not LLMConfig.objects.exists()
 
 
-def test_blank_key_on_change_keeps_the_key(admin_client_logged_in, user, save_path):
+def test_blank_key_on_change_keeps_the_key(admin_client_logged_in, user):
     config = LLMConfigFactory(user=user, api_key=PLAINTEXT_KEY)
     before = stored_ciphertext(config.pk)
     response = admin_client_logged_in.post(
@@ -171,7 +155,7 @@ def test_blank_key_on_change_keeps_the_key(admin_client_logged_in, user, save_pa
     assert not AuditLog.objects.filter(action="llm_key_changed").exists()
 
 
-def test_typed_key_on_change_replaces_the_key(admin_client_logged_in, user, save_path):
+def test_typed_key_on_change_replaces_the_key(admin_client_logged_in, user):
     config = LLMConfigFactory(user=user, api_key=PLAINTEXT_KEY)
     response = admin_client_logged_in.post(
         url("llm_llmconfig_change", config.pk), change_data(config, api_key=NEW_KEY)
@@ -199,7 +183,7 @@ def test_provider_change_needs_a_new_key(admin_client_logged_in, user):
     assert config.provider == "openai"
 
 
-def test_activating_a_config_deactivates_the_users_others(admin_client_logged_in, user, save_path):
+def test_activating_a_config_deactivates_the_users_others(admin_client_logged_in, user):
     active = LLMConfigFactory(user=user, is_active=True)
     other = LLMConfigFactory(user=user, is_active=False)
     response = admin_client_logged_in.post(
@@ -211,7 +195,7 @@ def test_activating_a_config_deactivates_the_users_others(admin_client_logged_in
     assert (active.is_active, other.is_active) == (False, True)
 
 
-def test_delete_removes_the_config(admin_client_logged_in, user, save_path):
+def test_delete_removes_the_config(admin_client_logged_in, user):
     config = LLMConfigFactory(user=user)
     response = admin_client_logged_in.post(url("llm_llmconfig_delete", config.pk), {"post": "yes"})
     assert response.status_code == 302
