@@ -5,9 +5,6 @@ never count the whole table exactly, never facet, filter only on choices and
 bounded date ranges, and search through indexes (full-text, exact ids).
 """
 
-import importlib
-import importlib.util
-
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -22,6 +19,7 @@ from messaging.export import EXPORT_FIELDS, export_response
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.search import search_messages
 from messaging.selectors import message_iter_oldest_first
+from messaging.services import webhook_event_process
 from zapa_site.admin_pagination import BigTableAdminMixin
 
 # Bridge calls are one HTTP request per session: keep one admin request short.
@@ -278,14 +276,6 @@ class WebhookEventTypeFilter(admin.SimpleListFilter):
         return queryset if value is None else queryset.filter(event_type=value)
 
 
-def _webhook_event_processor():
-    """`messaging.services.webhook_event_process`, once that service exists."""
-    if importlib.util.find_spec("messaging.services") is None:
-        return None
-    services = importlib.import_module("messaging.services")
-    return getattr(services, "webhook_event_process", None)
-
-
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -329,27 +319,17 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdminMixin
     def payload_pretty(self, obj: WebhookEvent) -> str:
         return pretty_json(obj.payload)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if _webhook_event_processor() is None:
-            actions.pop("reprocess_events", None)
-        return actions
-
     def has_reprocess_permission(self, request) -> bool:
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
     @admin.action(description="Process selected events again", permissions=["reprocess"])
     def reprocess_events(self, request, queryset):
-        process = _webhook_event_processor()
-        if process is None:  # the action is hidden then; a stale form could still post it
-            self.message_user(request, "Reprocessing is not available yet.", messages.ERROR)
-            return
         attempted = 0
         for event in queryset.order_by("received_at", "id").iterator(chunk_size=200):
             attempted += 1
             try:
-                process(event=event)
+                webhook_event_process(event=event)
             except Exception as exc:  # one bad event must not stop the rest
                 self.message_user(
                     request, f"Event #{event.pk}: {type(exc).__name__}: {exc}", messages.ERROR
