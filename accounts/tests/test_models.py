@@ -2,30 +2,19 @@
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import AuditLog, AuthCode, User
 from accounts.phone import normalize_phone_number
 from accounts.tests.factories import AuditLogFactory, AuthCodeFactory, UserFactory
+from accounts.tests.raw_sql import raw_row
 from llm.models import ActionLog, LLMConfig
 from llm.tests.factories import ActionLogFactory, LLMConfigFactory
 from messaging.models import Message, WhatsAppSession
 from messaging.tests.factories import MessageFactory, WhatsAppSessionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def raw_row(model, pk, *columns):
-    """Column values as the database holds them, bypassing the ORM's conversions."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(quote(c) for c in columns)} "
-            f"FROM {quote(model._meta.db_table)} WHERE id = %s",
-            [pk],
-        )
-        return cursor.fetchone()
 
 
 def test_factories_create_every_model():

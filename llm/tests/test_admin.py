@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditLog
+from accounts.tests.raw_sql import stored_ciphertext
 from llm import crypto
 from llm.models import ActionLog, Agent, LLMConfig
 from llm.tests.factories import ActionLogFactory, AgentFactory, LLMConfigFactory
@@ -21,12 +22,6 @@ SECRET_COLUMNS = ("api_key_encrypted", "code_hash")
 
 def url(name: str, *args) -> str:
     return reverse(f"admin:{name}", args=args)
-
-
-def stored_ciphertext(config_id: int) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT api_key_encrypted FROM llm_llmconfig WHERE id = %s", [config_id])
-        return cursor.fetchone()[0]
 
 
 def assert_no_key_material(text: str, *, plaintext: str, ciphertext: str) -> None:

@@ -8,6 +8,7 @@ from django.db.models import F
 from django.db.models.functions import Lower
 
 from accounts.models import User
+from accounts.tests.raw_sql import stored_ciphertext
 from llm import crypto
 from llm.models import LLMConfig
 from llm.tests.factories import LLMConfigFactory
@@ -17,12 +18,6 @@ pytestmark = pytest.mark.django_db
 PLAINTEXT = "sk-proj-test-only-4f9a2c7e1b3d5f6a8c0e2d4fwxyz"
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
-
-
-def stored_ciphertext(config_pk: int) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT api_key_encrypted FROM llm_llmconfig WHERE id = %s", [config_pk])
-        return cursor.fetchone()[0]
 
 
 def raw_last4(config_pk: int) -> str:

@@ -1,25 +1,14 @@
 """llm models: relations, JSON round trips, lowercase enums and database constraints."""
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.raw_sql import raw_row
 from llm.models import ActionLog, Agent, LLMConfig, Provider
 from llm.tests.factories import ActionLogFactory, AgentFactory, LLMConfigFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def raw_row(model, pk, *columns):
-    """Column values as the database holds them, bypassing the ORM's conversions."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(quote(c) for c in columns)} "
-            f"FROM {quote(model._meta.db_table)} WHERE id = %s",
-            [pk],
-        )
-        return cursor.fetchone()
 
 
 def test_factories_create_every_model():

@@ -3,25 +3,14 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
+from accounts.tests.raw_sql import raw_row
 from llm.tests.factories import AgentFactory
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.tests.factories import MessageFactory, WebhookEventFactory, WhatsAppSessionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def raw_row(model, pk, *columns):
-    """Column values as the database holds them, bypassing the ORM's conversions."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(quote(c) for c in columns)} "
-            f"FROM {quote(model._meta.db_table)} WHERE id = %s",
-            [pk],
-        )
-        return cursor.fetchone()
 
 
 def test_factories_create_every_model():
