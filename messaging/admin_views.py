@@ -334,13 +334,8 @@ def chat_list_view(request, model_admin):
     return TemplateResponse(request, "admin/messaging/message/chat_list.html", context)
 
 
-def _user_chats(owner: User, page: int) -> tuple[list[ChatRow], bool]:
-    start = (page - 1) * CHATS_PAGE_SIZE
-    groups = list(conversation_list(user=owner)[start : start + CHATS_PAGE_SIZE + 1])
-    has_next = len(groups) > CHATS_PAGE_SIZE
-    groups = groups[:CHATS_PAGE_SIZE]
-    last = conversation_last_messages(user=owner, conversations=groups)
-    rows = [
+def _chat_rows(groups: list[dict], last: dict) -> list[ChatRow]:
+    return [
         ChatRow(
             chat_jid=group["chat_jid"],
             last_message_at=group["last_message_at"],
@@ -350,7 +345,15 @@ def _user_chats(owner: User, page: int) -> tuple[list[ChatRow], bool]:
         )
         for group in groups
     ]
-    return rows, has_next
+
+
+def _user_chats(owner: User, page: int) -> tuple[list[ChatRow], bool]:
+    start = (page - 1) * CHATS_PAGE_SIZE
+    groups = list(conversation_list(user=owner)[start : start + CHATS_PAGE_SIZE + 1])
+    has_next = len(groups) > CHATS_PAGE_SIZE
+    groups = groups[:CHATS_PAGE_SIZE]
+    last = conversation_last_messages(user=owner, conversations=groups)
+    return _chat_rows(groups, last), has_next
 
 
 def _session_chats(session: WhatsAppSession, after: str) -> tuple[list[ChatRow], bool]:
@@ -378,17 +381,7 @@ def _session_chats(session: WhatsAppSession, after: str) -> tuple[list[ChatRow],
             .order_by("id")
         ):
             last[message.chat_jid] = message
-    rows = [
-        ChatRow(
-            chat_jid=group["chat_jid"],
-            last_message_at=group["last_message_at"],
-            message_count=group["message_count"],
-            last_message=last.get(group["chat_jid"]),
-            href="",
-        )
-        for group in groups
-    ]
-    return rows, has_next
+    return _chat_rows(groups, last), has_next
 
 
 # ---------------------------------------------------------------------------
