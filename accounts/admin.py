@@ -166,8 +166,14 @@ class PhoneNumberFormField(forms.CharField):
         kwargs["max_length"] = 32
         super().__init__(**kwargs)
 
+    # The number already stored (a user created from WhatsApp may have one that
+    # libphonenumber does not know): accepted unchanged, checked only when edited.
+    stored = None
+
     def clean(self, value):
         value = super().clean(value)
+        if value and value == self.stored:
+            return value
         return normalize_phone_number(value) if value else value
 
 
@@ -202,6 +208,11 @@ class UserChangeAdminForm(UserChangeForm):
         model = User
         fields = "__all__"
         field_classes = {"phone_number": PhoneNumberFormField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "phone_number" in self.fields and self.instance.pk:
+            self.fields["phone_number"].stored = self.instance.phone_number
 
 
 @admin.register(User)

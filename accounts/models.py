@@ -50,6 +50,24 @@ class UserManager(BaseUserManager):
             raise ValueError("A superuser must have is_staff=True and is_superuser=True.")
         return self._create_user(phone_number, password, **extra_fields)
 
+    def create_whatsapp_users(self, names_by_phone: dict[str, str]) -> None:
+        """Users for numbers WhatsApp reported (E.164, already normalised; the value is
+        the display name), in one INSERT. Existing users are left as they are. They
+        have no usable password: they log in with a code."""
+        for phone_number in names_by_phone:
+            validate_phone_number(phone_number)
+        now = timezone.now()
+        users = []
+        for phone_number in sorted(names_by_phone):
+            user = self.model(
+                phone_number=phone_number,
+                display_name=names_by_phone[phone_number][:150],
+                first_seen=now,
+            )
+            user.set_unusable_password()
+            users.append(user)
+        self.bulk_create(users, ignore_conflicts=True, batch_size=1000)
+
     def get_by_natural_key(self, username):
         return self.get(**{self.model.USERNAME_FIELD: username})
 

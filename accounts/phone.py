@@ -1,4 +1,19 @@
-"""Phone numbers: E.164 (`+` then up to 15 digits), checked with `phonenumbers`."""
+"""Phone numbers: E.164 (`+` then up to 15 digits).
+
+Two rules, on purpose:
+
+- numbers people type (the login API, the admin's add form, ensure_staff) are checked
+  strictly with `phonenumbers` (`normalize_phone_number`): a typo is caught;
+- numbers WhatsApp reports (a JID's digits, a bridge session's own number) are real by
+  definition, even in ranges libphonenumber does not know yet or for test numbers such
+  as the bridge mock's ``1234567890``: any 8 to 15 digits are taken as they are
+  (`phone_number_from_bridge`).
+
+A stored number only has to have the E.164 shape (`validate_phone_number`), so a user
+created from WhatsApp can still be edited in the admin.
+"""
+
+import re
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -44,16 +59,47 @@ def normalize_phone_number(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+BRIDGE_MIN_DIGITS = 8
+BRIDGE_MAX_DIGITS = 15
+_E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 def validate_phone_number(value: str) -> None:
-    if normalize_phone_number(value) != value:
+    """A stored number: E.164 shape; numbers libphonenumber knows in its normal form."""
+    if not isinstance(value, str) or not _E164_SHAPE.fullmatch(value):
+        normalize_phone_number(value)  # raises, naming the problem
+        raise ValidationError(
+            "Store phone numbers normalised to E.164 (e.g. +14155550123).", code="not_normalised"
+        )
+    try:
+        normal = normalize_phone_number(value)
+    except ValidationError:
+        return  # a number WhatsApp reported that libphonenumber does not know
+    if normal != value:
         raise ValidationError(
             "Store phone numbers normalised to E.164 (e.g. +14155550123).", code="not_normalised"
         )
 
 
-def phone_number_from_digits(digits: str) -> str | None:
-    """E.164 for a bare digit string from WhatsApp (a JID's user part), or None."""
-    try:
-        return normalize_phone_number("+" + digits)
-    except ValidationError:
+def phone_number_from_bridge(digits: str) -> str | None:
+    """E.164 for a number WhatsApp reported (a JID's user part, digits), or None.
+
+    Any 8-15 digits not starting with 0 are accepted: see the module docstring.
+    """
+    if (
+        not digits.isascii()
+        or not digits.isdigit()
+        or digits.startswith("0")
+        or not BRIDGE_MIN_DIGITS <= len(digits) <= BRIDGE_MAX_DIGITS
+    ):
         return None
+    return "+" + digits
+
+
+def bridge_number_problem(digits: str) -> str:
+    """Why `phone_number_from_bridge` refused `digits`, for error messages."""
+    if not digits.isascii() or not digits.isdigit():
+        return "must be the phone number as digits"
+    if digits.startswith("0"):
+        return "must start with the country code, not 0"
+    return f"has {len(digits)} digits; a phone number has {BRIDGE_MIN_DIGITS}-{BRIDGE_MAX_DIGITS}"

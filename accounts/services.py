@@ -123,6 +123,24 @@ LOCK_NOTICE_TEXT = (
 )
 
 
+def whatsapp_users_ensure(*, names_by_phone: dict[str, str]) -> None:
+    """Make sure people WhatsApp told us about have users (one INSERT; existing users
+    are left as they are; display name: the value). Numbers from WhatsApp are real by
+    definition, so they only need the E.164 shape (`accounts.phone.phone_number_from_bridge`)."""
+    if names_by_phone:
+        User.objects.create_whatsapp_users(names_by_phone)
+
+
+def whatsapp_user_ids(*, names_by_phone: dict[str, str]) -> dict[str, int]:
+    """User ids by E.164 number, creating the missing users (see whatsapp_users_ensure)."""
+    whatsapp_users_ensure(names_by_phone=names_by_phone)
+    return dict(
+        User.objects.filter(phone_number__in=sorted(names_by_phone)).values_list(
+            "phone_number", "pk"
+        )
+    )
+
+
 def _user_get_or_create(phone_number: str) -> User:
     user = selectors.user_get_by_phone(phone_number=phone_number)
     if user is not None:

@@ -6,6 +6,7 @@ bounded date ranges, and search through indexes (full-text, exact ids).
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import path
@@ -16,10 +17,11 @@ from accounts.services import audit_log_record
 from messaging import admin_views, pairing
 from messaging.bridge import BridgeError
 from messaging.export import EXPORT_FIELDS, export_response
+from messaging.ingest.receive import events_reprocess
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.search import search_messages
 from messaging.selectors import message_iter_oldest_first
-from messaging.services import webhook_event_process
+from messaging.session_sync import whatsapp_sessions_sync
 from zapa_site.admin_pagination import BigTableAdminMixin
 
 # Bridge calls are one HTTP request per session: keep one admin request short.
@@ -36,6 +38,7 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
         "status",
         "agent",
         "connected_at",
+        "checked_with_bridge",
         "created_at",
     )
     list_select_related = ("user", "agent")
@@ -55,13 +58,20 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
                     "disconnected_at",
                     "qr_code_preview",
                     "qr_expires_at",
+                    "checked_with_bridge",
                 )
             },
         ),
         ("Other", {"fields": ("metadata", "created_at", "updated_at")}),
     )
-    readonly_fields = ("qr_code_preview", "qr_expires_at", "created_at", "updated_at")
-    actions = ("disconnect_sessions",)
+    readonly_fields = (
+        "qr_code_preview",
+        "qr_expires_at",
+        "checked_with_bridge",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("check_with_bridge", "disconnect_sessions")
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -106,6 +116,31 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
             obj.bridge_session_id,
             admin_views.admin_url("messaging_whatsappsession_pairing", obj.pk),
         )
+
+    @admin.display(description="Checked with bridge", ordering="bridge_checked_at")
+    def checked_with_bridge(self, obj: WhatsAppSession) -> str:
+        # Formatted here: the change page prints a method's value as it is.
+        return display_for_value(obj.bridge_checked_at, self.get_empty_value_display())
+
+    @admin.action(description="Check with the bridge", permissions=["change"])
+    def check_with_bridge(self, request, queryset):
+        """Ask the bridge about each selected session (any status) and record its answers."""
+        sessions = list(queryset.order_by("pk")[: MAX_SESSIONS_PER_ACTION + 1])
+        if len(sessions) > MAX_SESSIONS_PER_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
+                messages.ERROR,
+            )
+            return
+        report = whatsapp_sessions_sync(sessions=sessions, request=request)
+        if report.unreachable:
+            level = messages.ERROR
+        elif report.failed:
+            level = messages.WARNING
+        else:
+            level = messages.SUCCESS
+        self.message_user(request, report.summary(), level)
 
     @admin.action(
         description="Disconnect selected sessions at the WhatsApp bridge", permissions=["change"]
@@ -201,6 +236,8 @@ class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Text")
     def preview(self, obj: Message) -> str:
+        if obj.message_type == Message.MessageType.UNSUPPORTED:  # a sticker, reaction, poll…
+            return admin_views.unsupported_text(obj.media_metadata)
         return obj.preview
 
     @admin.display(description="Conversation")
@@ -329,7 +366,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdminMixin
         for event in queryset.order_by("received_at", "id").iterator(chunk_size=200):
             attempted += 1
             try:
-                webhook_event_process(event=event)
+                events_reprocess(events=[event])
             except Exception as exc:  # one bad event must not stop the rest
                 self.message_user(
                     request, f"Event #{event.pk}: {type(exc).__name__}: {exc}", messages.ERROR

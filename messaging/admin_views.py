@@ -41,7 +41,6 @@ from messaging.search import search_messages
 from messaging.selectors import (
     HISTORY_FIELDS,
     LAST_MESSAGE_FIELDS,
-    conversation_last_messages,
     conversation_list,
     message_history,
 )
@@ -50,8 +49,6 @@ PAGE_SIZE = 50
 # Opening a conversation at a message also shows this many messages after it.
 AROUND_AFTER = 10
 CHATS_PAGE_SIZE = 50
-# Opening a conversation at a message also shows this many messages after it.
-AROUND_AFTER = 10
 # While waiting for a scan the pairing page reloads itself this often (seconds).
 PAIRING_REFRESH_SECONDS = 5
 PAIRING_RETRY_SECONDS = 15
@@ -150,6 +147,7 @@ MEDIA_LABELS = {
     "contact": "Contact card",
 }
 STATUS_MARKS = {"pending": "🕓", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "failed": "⚠"}
+UNSUPPORTED = Message.MessageType.UNSUPPORTED
 
 
 def _file_size(value: Any) -> str:
@@ -174,6 +172,27 @@ def _text(value: Any, limit: int = 300) -> str:
     if value is None or isinstance(value, dict | list):
         return ""
     text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unsupported_text(meta: Any) -> str:
+    """What stands in for a message Zapa cannot display (a sticker, reaction, poll…).
+
+    "A message Zapa cannot display", with the bridge's type name in parentheses when
+    known: "A message Zapa cannot display (sticker)". Plain text, for templates to escape.
+    """
+    kind = meta.get("original_type") if isinstance(meta, dict) else None
+    kind = _text(kind.strip(), 40) if isinstance(kind, str) else ""
+    return f"{UNSUPPORTED.label} ({kind})" if kind else str(UNSUPPORTED.label)
+
+
+def message_preview(message: Message, limit: int = 80) -> str:
+    """A message in one line: its text or caption, else what it is."""
+    if message.message_type == UNSUPPORTED:
+        return unsupported_text(message.media_metadata)
+    text = message.content or message.caption or ""
+    if not text:
+        text = MEDIA_LABELS.get(message.message_type, message.get_message_type_display())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -251,13 +270,8 @@ class Bubble:
     anchor: str
     new_day: str = ""
     change_url: str = ""
-
-
-def _reply_preview(message: Message) -> str:
-    text = message.content or message.caption or ""
-    if not text:
-        text = MEDIA_LABELS.get(message.message_type, message.message_type)
-    return text if len(text) <= 120 else text[:119] + "…"
+    # Set for a message Zapa cannot display: the text standing in for it.
+    unsupported: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -272,9 +286,14 @@ class ChatRow:
     last_message: Message | None
     href: str
     is_group: bool = field(init=False)
+    preview: str = field(init=False)
+    unsupported: bool = field(init=False)
 
     def __post_init__(self):
         self.is_group = self.chat_jid.endswith("@g.us")
+        last = self.last_message
+        self.preview = message_preview(last) if last is not None else ""
+        self.unsupported = last is not None and last.message_type == UNSUPPORTED
 
 
 def chat_list_view(request, model_admin):
@@ -352,7 +371,7 @@ def _user_chats(owner: User, page: int) -> tuple[list[ChatRow], bool]:
     groups = list(conversation_list(user=owner)[start : start + CHATS_PAGE_SIZE + 1])
     has_next = len(groups) > CHATS_PAGE_SIZE
     groups = groups[:CHATS_PAGE_SIZE]
-    last = conversation_last_messages(user=owner, conversations=groups)
+    last = _last_messages(Message.objects.filter(user=owner), groups)
     return _chat_rows(groups, last), has_next
 
 
@@ -370,18 +389,27 @@ def _session_chats(session: WhatsAppSession, after: str) -> tuple[list[ChatRow],
     groups = list(groups[: CHATS_PAGE_SIZE + 1])
     has_next = len(groups) > CHATS_PAGE_SIZE
     groups = groups[:CHATS_PAGE_SIZE]
-    last: dict[str, Message] = {}
-    if groups:
-        matches = Q()
-        for group in groups:
-            matches |= Q(chat_jid=group["chat_jid"], timestamp=group["last_message_at"])
-        for message in (
-            Message.objects.filter(matches, session=session)
-            .only(*LAST_MESSAGE_FIELDS)
-            .order_by("id")
-        ):
-            last[message.chat_jid] = message
+    last = _last_messages(Message.objects.filter(session=session), groups)
     return _chat_rows(groups, last), has_next
+
+
+def _last_messages(messages_: QuerySet[Message], groups: list[dict]) -> dict[str, Message]:
+    """The last message of each chat of `groups`, by chat_jid: one query for any number.
+
+    Like `selectors.conversation_last_messages` (the highest id wins a tie on the
+    time), but with the media metadata, which names what an unsupported message was.
+    """
+    if not groups:
+        return {}
+    matches = Q()
+    for group in groups:
+        matches |= Q(chat_jid=group["chat_jid"], timestamp=group["last_message_at"])
+    last: dict[str, Message] = {}
+    for message in (
+        messages_.filter(matches).only(*LAST_MESSAGE_FIELDS, "media_metadata").order_by("id")
+    ):
+        last[message.chat_jid] = message
+    return last
 
 
 # ---------------------------------------------------------------------------
@@ -522,6 +550,7 @@ def _bubbles(rows: list[Message], *, scope: dict, highlight: int | None) -> list
                 "message_type",
                 "content",
                 "caption",
+                "media_metadata",
                 "timestamp",
             )
         )
@@ -548,7 +577,7 @@ def _bubbles(rows: list[Message], *, scope: dict, highlight: int | None) -> list
                         )
                         + f"#m{original.pk}"
                     )
-                reply = Reply(_reply_preview(original), href, original.direction)
+                reply = Reply(message_preview(original, 120), href, original.direction)
         local_day = timezone.localdate(message.timestamp)
         outgoing = message.direction == Message.Direction.OUTGOING
         bubbles.append(
@@ -567,6 +596,9 @@ def _bubbles(rows: list[Message], *, scope: dict, highlight: int | None) -> list
                 anchor=f"m{message.pk}",
                 new_day=f"{local_day:%A %d %B %Y}" if local_day != previous_day else "",
                 change_url=reverse("admin:messaging_message_change", args=[message.pk]),
+                unsupported=unsupported_text(message.media_metadata)
+                if message.message_type == UNSUPPORTED
+                else "",
             )
         )
         previous_day = local_day

@@ -16,11 +16,10 @@ Normalised form: ``<user>@<server>`` in lower case, the device/agent suffix drop
 spelled ``s.whatsapp.net``.
 """
 
-import functools
 import re
 from dataclasses import dataclass
 
-from accounts.phone import phone_number_from_digits
+from accounts.phone import phone_number_from_bridge
 
 USER_SERVER = "s.whatsapp.net"
 LID_SERVER = "lid"
@@ -58,12 +57,7 @@ class Jid:
         """E.164 of a phone user's JID; None for @lid, groups, broadcasts and bad numbers."""
         if self.server != USER_SERVER or not self.user.isdigit():
             return None
-        return _phone_from_digits(self.user)
-
-
-@functools.lru_cache(maxsize=4096)
-def _phone_from_digits(digits: str) -> str | None:
-    return phone_number_from_digits(digits)
+        return phone_number_from_bridge(self.user)
 
 
 def parse_jid(value: object, *, default_server: str = USER_SERVER) -> Jid:

@@ -31,6 +31,9 @@ class MessageType(models.TextChoices):
     DOCUMENT = "document", "Document"
     LOCATION = "location", "Location"
     CONTACT = "contact", "Contact"
+    # Stickers, reactions, polls, wrapped (view-once, disappearing, edited) messages:
+    # kept at their place in the chat; the bridge's type name, if any, is in metadata.
+    UNSUPPORTED = "unsupported", "A message Zapa cannot display"
 
 
 class MessageStatus(models.TextChoices):
@@ -45,7 +48,8 @@ class WebhookState(models.TextChoices):
     RECEIVED = "received", "Received"
     PROCESSED = "processed", "Processed"
     DEFERRED = "deferred", "Waiting for its message"
-    IGNORED = "ignored", "Ignored (unknown type)"
+    IGNORED = "ignored", "Ignored (nothing to act on)"
+    REJECTED = "rejected", "Rejected (not a bridge event)"
     FAILED = "failed", "Failed"
 
 
@@ -71,6 +75,9 @@ class WhatsAppSession(TimestampedModel):
     qr_code = models.TextField(blank=True, help_text="Current pairing QR (image data URL or text).")
     qr_expires_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    bridge_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Zapa last asked the bridge about this session."
+    )
     agent = models.ForeignKey(
         "llm.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
     )
@@ -116,7 +123,7 @@ class Message(TimestampedModel):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     timestamp = models.DateTimeField(help_text="When WhatsApp says the message happened.")
     message_type = models.CharField(
-        max_length=10, choices=MessageType.choices, default=MessageType.TEXT
+        max_length=11, choices=MessageType.choices, default=MessageType.TEXT
     )
     content = models.TextField(null=True, blank=True)
     caption = models.TextField(null=True, blank=True)

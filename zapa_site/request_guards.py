@@ -9,7 +9,10 @@ gets 400 (PostgreSQL cannot compare text with NUL in it). Under ``/api/``:
 - a NUL character in the URL or a header gets 400;
 - a body that is not JSON gets 415; JSON that is not UTF-8, nests deeper than
   ``API_MAX_JSON_DEPTH``, or holds a NUL character or an unpaired surrogate (which
-  PostgreSQL cannot store) gets 400;
+  PostgreSQL cannot store) gets 400 — except under the webhook prefix, whose body
+  the ingest reads itself, once (`messaging.ingest.parse.read_body`: text the
+  database cannot store is cleaned there, not refused, since the bridge's traffic
+  is never refused);
 - an error answer that Django rendered as HTML (a 404 while DEBUG is on, a plain
   405, a CSRF 403, ...) is rewritten into the one JSON error shape.
 """
@@ -190,6 +193,8 @@ def check_json_body(request: HttpRequest, body: bytes) -> HttpResponse | None:
         return json_error(
             415, "unsupported_media_type", "Send JSON encoded as UTF-8 (charset=utf-8)."
         )
+    if request.path.startswith(WEBHOOK_PREFIX):
+        return None
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:

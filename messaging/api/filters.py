@@ -100,7 +100,8 @@ class MessageFilterSerializer(serializers.Serializer):
         choices=MessageType.choices,
         required=False,
         error_messages=_choice_errors(MessageType),
-        help_text=f"Message type, one of: {_choices_help(MessageType)}.",
+        help_text=f"Message type, one of: {_choices_help(MessageType)}. `unsupported` covers "
+        "stickers, reactions, polls and other messages Zapa cannot display.",
     )
     since = AwareDateTimeField(
         required=False, help_text=f"Messages at or after this time: {DATETIME_HELP}."

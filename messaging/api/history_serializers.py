@@ -11,6 +11,13 @@ from messaging.export import iso
 from messaging.models import Message, WhatsAppSession
 from messaging.selectors import SESSION_FIELDS
 
+UNSUPPORTED_HELP = (
+    "`unsupported` is a message Zapa cannot display (a sticker, reaction, poll, or a "
+    "view-once, disappearing or edited message): listed at its place in its chat, with "
+    "content and caption null and, when the bridge named it, its type in "
+    "media_metadata.original_type."
+)
+
 
 class MessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -20,12 +27,18 @@ class MessageSerializer(serializers.Serializer):
     sender_jid = serializers.CharField()
     recipient_jid = serializers.CharField()
     direction = serializers.ChoiceField(choices=Message.Direction.choices)
-    message_type = serializers.ChoiceField(choices=Message.MessageType.choices)
-    content = serializers.CharField(allow_null=True, help_text="The text; null for media.")
+    message_type = serializers.ChoiceField(
+        choices=Message.MessageType.choices, help_text=UNSUPPORTED_HELP
+    )
+    content = serializers.CharField(
+        allow_null=True, help_text="The text; null for media and unsupported messages."
+    )
     caption = serializers.CharField(allow_null=True)
     media_metadata = serializers.DictField(
         help_text="Media details: mime type, size, dimensions, duration, file name, URL, "
-        "location, contact card."
+        "location, contact card; `original_type`: the bridge's name for the message's type "
+        "when Zapa files it under another (e.g. ptt as audio) or cannot display it (e.g. "
+        "sticker, reaction, poll)."
     )
     reply_to = serializers.IntegerField(
         allow_null=True, help_text="Id of the message this one answers."
@@ -97,8 +110,14 @@ class LastMessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     sender_jid = serializers.CharField()
     direction = serializers.ChoiceField(choices=Message.Direction.choices)
-    message_type = serializers.ChoiceField(choices=Message.MessageType.choices)
-    preview = serializers.CharField(help_text="Text or caption, cut at 80 characters.")
+    message_type = serializers.ChoiceField(
+        choices=Message.MessageType.choices,
+        help_text="`unsupported`: a message Zapa cannot display (sticker, reaction, poll…).",
+    )
+    preview = serializers.CharField(
+        help_text="Text or caption, cut at 80 characters; empty when there is neither "
+        "(media without a caption, unsupported messages): see message_type."
+    )
     status = serializers.ChoiceField(choices=Message.Status.choices)
     timestamp = serializers.DateTimeField()
 

@@ -1,7 +1,6 @@
 """The WhatsApp bridge's webhook: POST /api/v1/webhooks/whatsapp/<token>/."""
 
 import logging
-from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -19,8 +18,10 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from messaging import services, webhook_auth
-from messaging.webhook_events import EVENT_TYPES, MalformedBody, parse_body
+from messaging import webhook_auth
+from messaging.ingest.events import EVENT_TYPES
+from messaging.ingest.parse import BodyError
+from messaging.ingest.receive import Delivery, delivery_receive
 from zapa_site.errors import ErrorSerializer, error_body
 
 logger = logging.getLogger(__name__)
@@ -84,14 +85,17 @@ class BridgeEventSerializer(serializers.Serializer):
 class WebhookEventResultSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="The stored WebhookEvent's id.")
     state = serializers.CharField()
-    error = serializers.CharField(required=False)
+    error = serializers.CharField(required=False, help_text="Why it was ignored or failed.")
 
 
 class WebhookResultSerializer(serializers.Serializer):
     received = serializers.IntegerField()
     processed = serializers.IntegerField()
     deferred = serializers.IntegerField(help_text="Statuses waiting for their message.")
-    ignored = serializers.IntegerField(help_text="Unknown event or message types.")
+    ignored = serializers.IntegerField(
+        help_text="Bridge events Zapa does not act on (unknown event types, Status posts, "
+        "events without a message id, …), kept with the reason."
+    )
     failed = serializers.IntegerField()
     events = WebhookEventResultSerializer(many=True)
 
@@ -100,13 +104,16 @@ class WhatsAppWebhookView(APIView):
     """Receives every event of the WhatsApp bridge.
 
     The body is one event object or a JSON list of them (replays, busy bridges). Each
-    event is stored before it is processed; redeliveries are harmless. Answers:
+    event is stored before it is processed; redeliveries are harmless. The bridge's
+    normal traffic is never refused (docs/bridge.md). Answers:
 
-    - 200 when every event was processed (or ignored: unknown types);
+    - 200 when every event was processed, or ignored with a reason (an event Zapa
+      does not act on: unknown types, Status posts, no message id, …);
     - 202 when some statuses wait for their message (kept, applied when it arrives),
       or an event failed on our side (kept as failed for process_webhook_events);
-    - 400 when the body is not JSON or an event lacks a required field (the valid
-      events of a list are still processed; the invalid ones are kept as failed);
+    - 400 when the body is not a bridge event at all: not JSON, no eventType or
+      sessionId, an impossible value such as a negative timestamp (the valid events
+      of a list are still processed; the others are kept as rejected);
     - 401/403 for a wrong token or a missing/invalid/stale signature (nothing stored);
     - 503 with Retry-After when the database is unreachable (the bridge retries).
     """
@@ -189,49 +196,19 @@ class WhatsAppWebhookView(APIView):
                 return self._rejected(request, exc.status_code, exc.code, str(exc))
 
         try:
-            document = parse_body(body)
-        except MalformedBody as exc:
-            services.webhook_event_store_malformed(raw_body=body, error=str(exc))
-            return self._rejected(request, 400, "invalid_json", str(exc))
-        if isinstance(document, list):
-            if not document:
-                return self._rejected(request, 400, "invalid", "The list of events is empty.")
-            if len(document) > services.MAX_EVENTS_PER_DELIVERY:
-                services.webhook_event_store_malformed(
-                    raw_body=body, error=f"A list of {len(document)} events is too long."
-                )
-                return self._rejected(
-                    request,
-                    413,
-                    "too_many_events",
-                    f"At most {services.MAX_EVENTS_PER_DELIVERY} events per request.",
-                )
-            payloads, is_list = document, True
-        else:
-            payloads, is_list = [document], False
+            delivery = delivery_receive(body=body, request=request, process=self.process_events)
+        except BodyError as exc:
+            return self._rejected(request, exc.status, exc.code, str(exc))
+        return self._answer(request, delivery)
 
-        events = services.webhook_events_receive(
-            payloads=payloads, request=request, process=self.process_events
-        )
-        return self._answer(request, events, is_list)
-
-    def _answer(self, request, events, is_list: bool):
-        rejected = [
-            (index, event)
-            for index, event in enumerate(events)
-            if services.webhook_event_rejected(event)
-        ]
+    def _answer(self, request, delivery: Delivery):
+        events, rejected = delivery.events, delivery.rejected
         if rejected:
             problems = [
-                {
-                    "index": index,
-                    "id": event.pk,
-                    "error": event.error.removeprefix(services.INVALID_PREFIX),
-                }
-                for index, event in rejected
+                {"index": index, "id": event.pk, "error": event.error} for index, event in rejected
             ]
             first = problems[0]
-            if is_list:
+            if delivery.is_list:
                 message = (
                     f"{len(rejected)} of {len(events)} events are invalid; "
                     f"events[{first['index']}]: {first['error']}"
@@ -241,7 +218,7 @@ class WhatsAppWebhookView(APIView):
             return self._rejected(
                 request, 400, "invalid_event", message, details={"events": problems}
             )
-        states = Counter(event.state for event in events)
+        states = delivery.states
         body = {
             "received": len(events),
             "processed": states["processed"],

@@ -37,6 +37,17 @@ class MessageFactory(factory.django.DjangoModelFactory):
     content = factory.Faker("sentence")
     status = Message.Status.DELIVERED
 
+    class Params:
+        # A message Zapa cannot display, stored as the webhook stores one: no text,
+        # no caption, the bridge's type name (if any) in the metadata. Override
+        # media_metadata for another type, or {} for none.
+        unsupported = factory.Trait(
+            message_type=Message.MessageType.UNSUPPORTED,
+            content=None,
+            caption=None,
+            media_metadata=factory.LazyFunction(lambda: {"original_type": "sticker"}),
+        )
+
 
 class WebhookEventFactory(factory.django.DjangoModelFactory):
     class Meta:

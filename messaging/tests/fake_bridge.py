@@ -11,12 +11,19 @@ pairing session carries `qrCode` (a `data:image/png;base64,…` image, or the ra
 QR text when `raw_qr` is set, as older bridges send) and `qrExpiresAt`.
 With `qr_after_polls` set, a new session starts "initializing" without a QR and gets
 one on that many-th GET, as a slow bridge does. `mode` switches to failures: "error"
-(500 on every request), "garbage" (200, not JSON). `connect()` plays the phone
-scanning the code. Every request is recorded (method, path, headers, JSON body).
+(500 on every request, its message `error_message`), "garbage" (200, not JSON),
+"hangup" (the connection is closed without an answer). With `api_key` set, a request
+without that X-API-Key gets 401, as zapw answers. `delay` (seconds) holds every
+answer back, to play a bridge that times out. `connect()` plays the phone scanning
+the code, `put()` places a session in any state (or makes its GET answer an error
+with `http_status`), `forget()` drops one as a bridge restart or a deletion elsewhere
+does. Every request is recorded (method, path,
+headers, JSON body).
 """
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +49,9 @@ class FakeBridgeServer:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.requests: list[RecordedRequest] = []
         self.mode = "ok"
+        self.error_message = "Bridge exploded"
+        self.delay = 0.0
+        self.api_key: str | None = None
         self.raw_qr = False
         self.qr_after_polls = 0
         self.qr_lifetime = qr_lifetime
@@ -98,6 +108,32 @@ class FakeBridgeServer:
             )
             return dict(session)
 
+    def put(
+        self, session_id: str, *, status: str = "connected", http_status: int = 0, **fields: Any
+    ) -> dict:
+        """The bridge has this session in this state (fields in the bridge's spelling).
+
+        With `http_status`, a GET of it is answered with that error status instead.
+        """
+        with self._lock:
+            session = {"id": session_id, "status": status, "createdAt": _iso(datetime.now(UTC))}
+            if http_status:
+                session["_http_status"] = http_status
+            if status == "connected":
+                session.update(
+                    phoneNumber="14155550199", name="Test phone", connectedAt=session["createdAt"]
+                )
+            elif status == "qr_waiting":
+                self._new_qr(session)
+            session.update(fields)
+            self.sessions[session_id] = session
+            return dict(session)
+
+    def forget(self, session_id: str) -> None:
+        """The bridge no longer has the session (deleted there, or the bridge restarted)."""
+        with self._lock:
+            self.sessions.pop(session_id, None)
+
     def expire_qr(self, session_id: str) -> None:
         with self._lock:
             self.sessions[session_id]["qrExpiresAt"] = _iso(datetime.now(UTC) - timedelta(1))
@@ -132,8 +168,15 @@ class FakeBridgeServer:
                 body = raw.decode(errors="replace")
         self.requests.append(RecordedRequest(method, path, headers, body))
 
+        if self.delay:
+            time.sleep(self.delay)
+        if self.mode == "hangup":
+            handler.close_connection = True
+            return None
         if self.mode == "error":
-            return self._send(handler, 500, {"error": "Internal", "message": "Bridge exploded"})
+            return self._send(handler, 500, {"error": "Internal", "message": self.error_message})
+        if self.api_key is not None and headers.get("x-api-key") != self.api_key:
+            return self._send(handler, 401, {"error": "Unauthorized", "message": "Bad API key"})
         if self.mode == "garbage":
             return self._send_raw(handler, 200, b"<html>maintenance</html>", "text/html")
 
@@ -175,8 +218,10 @@ class FakeBridgeServer:
                 "error": "Session not found",
                 "message": f"Session with ID '{parts[1]}' does not exist",
             }
+        if method == "GET" and session.get("_http_status"):
+            return session["_http_status"], {"error": "Refused", "message": "Cannot read it"}
         if method == "GET":
-            if session["status"] == "initializing":
+            if session["status"] == "initializing" and "_polls_left" in session:
                 session["_polls_left"] -= 1
                 if session["_polls_left"] <= 0:
                     session["status"] = "qr_waiting"

@@ -316,15 +316,16 @@ def test_reprocess_action_is_offered(admin_client_logged_in):
 
 
 def test_reprocess_action_processes_each_selected_event(admin_client_logged_in, monkeypatch):
-    # A stand-in for webhook_event_process, to make one event fail on purpose.
+    # A stand-in for events_reprocess, to make one event fail on purpose.
     seen = []
 
-    def process(*, event):
+    def process(*, events):
+        [event] = events
         seen.append(event.pk)
         if event.event_type == "message.read":
             raise ValueError("no such message")
 
-    monkeypatch.setattr(messaging_admin, "webhook_event_process", process)
+    monkeypatch.setattr(messaging_admin, "events_reprocess", process)
     first = WebhookEventFactory(state="failed")
     broken = WebhookEventFactory(state="failed", event_type="message.read")
     untouched = WebhookEventFactory(state="failed")

@@ -398,3 +398,124 @@ def test_opening_at_a_message_of_another_chat_warns(admin_client_logged_in, sess
     ).text
     assert "That message is not in this conversation." in html
     assert len(bubble_ids(html)) == 2
+
+
+# --- messages Zapa cannot display -----------------------------------------------------
+
+UNSUPPORTED = "A message Zapa cannot display"
+
+
+def test_unsupported_messages_keep_their_place_in_the_chat(admin_client_logged_in, session):
+    before = MessageFactory(session=session, chat_jid=CHAT, timestamp=T0, content="Look at this")
+    sticker = MessageFactory(
+        unsupported=True, session=session, chat_jid=CHAT, timestamp=T0 + timedelta(minutes=1)
+    )
+    unnamed = MessageFactory(
+        unsupported=True,
+        session=session,
+        chat_jid=CHAT,
+        timestamp=T0 + timedelta(minutes=2),
+        direction=Message.Direction.OUTGOING,
+        media_metadata={},
+    )
+    hostile = MessageFactory(
+        unsupported=True,
+        session=session,
+        chat_jid=CHAT,
+        timestamp=T0 + timedelta(minutes=3),
+        media_metadata={"original_type": "<img src=x onerror=alert(1)>"},
+    )
+    after = MessageFactory(
+        session=session, chat_jid=CHAT, timestamp=T0 + timedelta(minutes=4), content="Ha!"
+    )
+
+    html = get(admin_client_logged_in, CHAT_URL, {"user": session.user.pk, "chat": CHAT}).text
+
+    assert bubble_ids(html) == [before.pk, sticker.pk, unnamed.pk, hostile.pk, after.pk]
+    texts = re.findall(r'<p class="zapa-unsupported">([^<]*)</p>', html)
+    assert texts == [
+        f"{UNSUPPORTED} (sticker)",
+        UNSUPPORTED,
+        f"{UNSUPPORTED} (&lt;img src=x onerror=alert(1)&gt;)",
+    ]
+    assert "<img src=x" not in html
+    assert f'<li class="zapa-bubble zapa-out" id="m{unnamed.pk}">' in html
+    assert ".zapa-unsupported {" in html  # muted and italic
+
+
+def test_a_reply_to_an_unsupported_message_quotes_it(admin_client_logged_in, session):
+    poll = MessageFactory(
+        unsupported=True,
+        session=session,
+        chat_jid=CHAT,
+        timestamp=T0,
+        media_metadata={"original_type": "poll"},
+    )
+    MessageFactory(
+        session=session, chat_jid=CHAT, timestamp=T0 + timedelta(minutes=1), reply_to=poll
+    )
+    html = get(admin_client_logged_in, CHAT_URL, {"user": session.user.pk, "chat": CHAT}).text
+    assert re.search(
+        rf'<a class="zapa-quote" href="#m{poll.pk}"><span class="visually-hidden">'
+        rf"In reply to: </span>{UNSUPPORTED} \(poll\)</a>",
+        html,
+    )
+
+
+@pytest.mark.parametrize("scope", ["user", "session"])
+def test_chat_list_previews_an_unsupported_last_message(admin_client_logged_in, session, scope):
+    params = {scope: session.pk if scope == "session" else session.user.pk}
+    MessageFactory(session=session, chat_jid=CHAT, timestamp=T0, content="Hello")
+    MessageFactory(
+        unsupported=True,
+        session=session,
+        chat_jid=CHAT,
+        timestamp=T0 + timedelta(minutes=1),
+        media_metadata={"original_type": "<b>reaction</b>"},
+    )
+    MessageFactory(unsupported=True, session=session, chat_jid=GROUP, media_metadata={})
+
+    html = get(admin_client_logged_in, CHATS_URL, params).text
+
+    previews = re.findall(r'<span class="zapa-unsupported">([^<]*)</span>', html)
+    assert sorted(previews) == sorted([f"{UNSUPPORTED} (&lt;b&gt;reaction&lt;/b&gt;)", UNSUPPORTED])
+    assert "<b>reaction" not in html
+
+
+@pytest.mark.parametrize("scope", ["user", "session"])
+def test_chat_list_query_count_with_unsupported_messages(admin_client_logged_in, session, scope):
+    params = {scope: session.pk if scope == "session" else session.user.pk}
+    chat_messages(session, 1, chat="14155550000@s.whatsapp.net")
+    one = count_queries(admin_client_logged_in, CHATS_URL, params)
+    for n in range(1, 30):
+        chat_messages(session, 1, chat=f"1415555{n:04d}@s.whatsapp.net", unsupported=True)
+    assert count_queries(admin_client_logged_in, CHATS_URL, params) == one
+
+
+def test_chat_page_query_count_with_unsupported_messages(admin_client_logged_in, session):
+    params = {"user": session.user.pk, "chat": CHAT}
+    chat_messages(session, 1)
+    one = count_queries(admin_client_logged_in, CHAT_URL, params)
+    outside = MessageFactory(unsupported=True, session=session, chat_jid=GROUP)
+    chat_messages(session, 30, start=T0 + timedelta(hours=1), unsupported=True)
+    chat_messages(session, 5, start=T0 + timedelta(hours=2), reply_to=outside)
+    html = get(admin_client_logged_in, CHAT_URL, params).text
+    assert html.count(f"{UNSUPPORTED} (sticker)") == 30 + 5  # bubbles and quotes
+    assert count_queries(admin_client_logged_in, CHAT_URL, params) == one + 1  # the quoted one
+
+
+def test_message_admin_names_unsupported_messages(admin_client_logged_in, session):
+    message = MessageFactory(
+        unsupported=True,
+        session=session,
+        chat_jid=CHAT,
+        media_metadata={"original_type": "<i>sticker</i>"},
+    )
+    html = get(admin_client_logged_in, "/admin/messaging/message/").text
+    assert f'<td class="field-preview">{UNSUPPORTED} (&lt;i&gt;sticker&lt;/i&gt;)</td>' in html
+    assert "<i>sticker" not in html
+    detail = get(
+        admin_client_logged_in, reverse("admin:messaging_message_change", args=[message.pk])
+    ).text
+    assert UNSUPPORTED in detail and "&lt;i&gt;sticker&lt;/i&gt;" in detail
+    assert "<i>sticker" not in detail

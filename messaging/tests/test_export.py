@@ -185,3 +185,30 @@ def test_long_histories_stream_in_keyset_batches(auth_client, session, monkeypat
     message_queries = [q for q in queries.captured_queries if "messaging_message" in q["sql"]]
     assert len(message_queries) == 3
     assert all("LIMIT 4" in q["sql"] for q in message_queries)
+
+
+def test_unsupported_messages_are_exported_at_their_place(auth_client, session):
+    before = MessageFactory(session=session, timestamp=T0, content="Look")
+    sticker = MessageFactory(session=session, unsupported=True, timestamp=T0 + timedelta(1))
+    wrapped = MessageFactory(
+        session=session, unsupported=True, timestamp=T0 + timedelta(2), media_metadata={}
+    )
+    after = MessageFactory(session=session, timestamp=T0 + timedelta(3), content="Ha")
+    history = [before, sticker, wrapped, after]
+
+    exported = json.loads(body(auth_client.get(URL, {"format": "json"})))
+    assert exported == [expected_json(m) for m in history]
+    assert exported[1]["message_type"] == "unsupported"
+    assert exported[1]["content"] is None and exported[1]["caption"] is None
+    assert exported[1]["media_metadata"] == {"original_type": "sticker"}
+
+    rows = list(csv.reader(io.StringIO(body(auth_client.get(URL, {"format": "csv"})))))
+    records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert [int(r["id"]) for r in records] == [m.id for m in history]
+    assert [r["message_type"] for r in records] == ["text", "unsupported", "unsupported", "text"]
+    assert records[1]["content"] == records[1]["caption"] == ""
+    assert json.loads(records[1]["media_metadata"]) == {"original_type": "sticker"}
+    assert records[2]["media_metadata"] == "{}"
+
+    filtered = json.loads(body(auth_client.get(URL, {"format": "json", "type": "unsupported"})))
+    assert [row["id"] for row in filtered] == [sticker.id, wrapped.id]

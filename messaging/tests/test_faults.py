@@ -38,7 +38,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.test import RequestFactory
 
-from messaging import services
+from messaging.api import webhook_views
 from messaging.tests import bridge_payloads as bp
 from zapa_site.middleware import DatabaseUnavailableMiddleware
 
@@ -65,7 +65,7 @@ def test_database_failure_in_the_webhook_is_a_clean_503(api_client, monkeypatch,
     def unavailable(**kwargs):
         raise error
 
-    monkeypatch.setattr(services, "webhook_events_receive", unavailable)
+    monkeypatch.setattr(webhook_views, "delivery_receive", unavailable)
     caplog.set_level(logging.INFO)
     payload = bp.message_received(text="private words")
 

@@ -449,3 +449,86 @@ def test_openapi_documents_the_history_endpoints(api_client):
     export_200 = paths["/api/v1/messages/export/"]["get"]["responses"]["200"]["content"]
     assert set(export_200) == {"text/csv", "application/json"}
     assert "/api/v1/messages/stats/" in paths
+
+
+# -- messages Zapa cannot display ----------------------------------------------------
+
+
+def test_unsupported_messages_are_listed_at_their_place(auth_client, session):
+    first = message(session, chat_jid=CHAT, timestamp=T0, content="Look")
+    sticker = message(session, unsupported=True, chat_jid=CHAT, timestamp=T0 + timedelta(1))
+    reaction = message(
+        session,
+        unsupported=True,
+        chat_jid=CHAT,
+        timestamp=T0 + timedelta(2),
+        media_metadata={"original_type": "<b>reaction</b>"},
+    )
+    wrapped = message(
+        session, unsupported=True, chat_jid=CHAT, timestamp=T0 + timedelta(3), media_metadata={}
+    )
+    last = message(session, chat_jid=CHAT, timestamp=T0 + timedelta(4), content="Ha")
+
+    rows = auth_client.get(URL, {"chat": CHAT}).json()["results"]
+
+    assert [row["id"] for row in rows] == [last.id, wrapped.id, reaction.id, sticker.id, first.id]
+    by_id = {row["id"]: row for row in rows}
+    for unsupported in (sticker, reaction, wrapped):
+        row = by_id[unsupported.id]
+        assert row["message_type"] == "unsupported"
+        assert row["content"] is None and row["caption"] is None
+    assert by_id[sticker.id]["media_metadata"] == {"original_type": "sticker"}
+    # JSON data, not HTML: exactly as stored.
+    assert by_id[reaction.id]["media_metadata"] == {"original_type": "<b>reaction</b>"}
+    assert by_id[wrapped.id]["media_metadata"] == {}
+    detail = auth_client.get(f"{URL}{sticker.id}/").json()
+    assert detail == by_id[sticker.id]
+
+
+def test_filter_by_type_unsupported(auth_client, session):
+    message(session, timestamp=T0)
+    sticker = message(session, unsupported=True, timestamp=T0 + timedelta(1))
+    poll = message(
+        session,
+        unsupported=True,
+        timestamp=T0 + timedelta(2),
+        direction="outgoing",
+        media_metadata={"original_type": "poll"},
+    )
+
+    assert get_ids(auth_client, type="unsupported") == [poll.id, sticker.id]
+    assert get_ids(auth_client, type="unsupported", direction="incoming") == [sticker.id]
+    assert sticker.id not in get_ids(auth_client, type="text")
+
+
+def test_the_last_message_of_a_conversation_may_be_unsupported(auth_client, session):
+    message(session, chat_jid=CHAT, timestamp=T0, content="Hello")
+    reaction = message(
+        session,
+        unsupported=True,
+        chat_jid=CHAT,
+        timestamp=T0 + timedelta(1),
+        media_metadata={"original_type": "reaction"},
+    )
+
+    (conversation,) = auth_client.get("/api/v1/conversations/").json()["results"]
+
+    assert conversation["message_count"] == 2
+    assert conversation["last_message"] == {
+        "id": reaction.id,
+        "sender_jid": reaction.sender_jid,
+        "direction": "incoming",
+        "message_type": "unsupported",
+        "preview": "",
+        "status": reaction.status,
+        "timestamp": "2024-01-02T12:00:00Z",
+    }
+
+
+def test_openapi_documents_the_unsupported_type(api_client):
+    schema = api_client.get("/api/schema/", {"format": "json"}).json()
+    type_parameter = next(
+        p for p in schema["paths"]["/api/v1/messages/"]["get"]["parameters"] if p["name"] == "type"
+    )
+    assert "unsupported" in type_parameter["schema"]["enum"]
+    assert "unsupported" in schema["components"]["schemas"]["MessageTypeCounts"]["properties"]

@@ -106,3 +106,15 @@ def test_stats_take_one_query_however_many_messages(auth_client, session):
     MessageFactory.create_batch(49, session=session, message_type="video", content=None)
     assert len(message_queries()) == 1
     assert auth_client.get(URL).json()["by_type"]["video"] == 49
+
+
+def test_unsupported_messages_are_counted_by_type(auth_client, session):
+    assert set(NO_TYPES) >= {"text", "contact", "unsupported"}  # every type, the new one too
+    MessageFactory(session=session, timestamp=at(1))
+    MessageFactory.create_batch(2, session=session, unsupported=True, timestamp=at(2))
+    MessageFactory(session=session, unsupported=True, media_metadata={}, timestamp=at(2))
+
+    stats = auth_client.get(URL).json()
+
+    assert stats["total"] == 4
+    assert stats["by_type"] == {**NO_TYPES, "text": 1, "unsupported": 3}

@@ -1,5 +1,5 @@
 """Ingest speed and correctness: query counts, set-based batches, concurrent deliveries,
-the services others call, and `manage.py process_webhook_events`."""
+reprocessing stored events, and `manage.py process_webhook_events`."""
 
 import threading
 from datetime import timedelta
@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from messaging import services
+from messaging.ingest import store as ingest_store
+from messaging.ingest.receive import events_reprocess
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.tests import bridge_payloads as bp
 from messaging.tests.factories import MessageFactory, WebhookEventFactory, WhatsAppSessionFactory
-from messaging.webhook_events import parse_event
 
 
 @pytest.fixture
@@ -133,14 +133,14 @@ def test_a_failing_event_does_not_fail_its_batch(api_client, main_session, monke
     """An unexpected error (a bug, a constraint) fails only its own event, kept for retry."""
     poisoned = bp.message_received(text="poison")
     healthy = [bp.message_received(text=f"ok {n}") for n in range(3)]
-    real_store = services._messages_store
+    real_store = ingest_store._messages_store
 
     def store(events, **kwargs):
         if any(event.content == "poison" for event in events):
             raise IntegrityError("simulated constraint violation")
         return real_store(events, **kwargs)
 
-    monkeypatch.setattr(services, "_messages_store", store)
+    monkeypatch.setattr(ingest_store, "_messages_store", store)
 
     response = bp.post(api_client, [healthy[0], poisoned, *healthy[1:]])
 
@@ -150,7 +150,7 @@ def test_a_failing_event_does_not_fail_its_batch(api_client, main_session, monke
     assert failed.wa_message_id == poisoned["data"]["messageId"]
     assert failed.error.startswith("Processing failed: IntegrityError")
 
-    monkeypatch.setattr(services, "_messages_store", real_store)
+    monkeypatch.setattr(ingest_store, "_messages_store", real_store)
     call_command("process_webhook_events", "--state", "failed", stdout=StringIO())
 
     assert Message.objects.filter(content="poison").count() == 1
@@ -159,46 +159,28 @@ def test_a_failing_event_does_not_fail_its_batch(api_client, main_session, monke
     assert failed.attempts == 2
 
 
-# --- services others call ------------------------------------------------------------------
+# --- reprocessing stored events ----------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_message_status_update_moves_forward_only(main_session):
-    message = MessageFactory(session=main_session, status=Message.Status.SENT)
-    update = services.message_status_update
-
-    assert update(session_key="main", wa_message_id=message.wa_message_id, status="read")
-    assert update(session_key="main", wa_message_id=message.wa_message_id, status="delivered")
-    assert not update(session_key="main", wa_message_id="missing", status="read")
-    assert not update(session_key="other", wa_message_id=message.wa_message_id, status="read")
-
-    message.refresh_from_db()
-    assert message.status == Message.Status.READ
-    with pytest.raises(ValueError, match="Unknown message status"):
-        update(session_key="main", wa_message_id=message.wa_message_id, status="seen")
-
-
-@pytest.mark.django_db
-def test_message_ingest_service_is_idempotent_and_applies_deferred_statuses(
-    api_client, main_session
-):
+def test_reprocessing_is_idempotent_and_applies_deferred_statuses(api_client, main_session):
     payload = bp.message_received()
     bp.post(api_client, bp.message_read(payload["data"]["messageId"]))  # deferred
-    event = parse_event(payload)
+    stored = WebhookEventFactory(payload=payload, state="failed", error="boom")
 
-    assert services.message_ingest(events=[event, event]) == 1
-    assert services.message_ingest(events=[event]) == 1
+    events_reprocess(events=[stored])
+    events_reprocess(events=[stored])
 
     message = Message.objects.get()
     assert message.status == Message.Status.READ
-    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
 
 
 @pytest.mark.django_db
-def test_webhook_event_process_reprocesses_a_stored_event(main_session):
+def test_reprocessing_a_stored_event(main_session):
     event = WebhookEventFactory(payload=bp.message_received(), state="failed", error="boom")
 
-    services.webhook_event_process(event=event)
+    events_reprocess(events=[event])
 
     event.refresh_from_db()
     assert event.state == WebhookEvent.State.PROCESSED

@@ -1,4 +1,4 @@
-"""The ingest's set-based statements (messaging.ingest_sql): what they store, and how few
+"""The ingest's set-based statements (messaging.ingest.sql): what they store, and how few
 of them a delivery takes on PostgreSQL."""
 
 import json
@@ -36,7 +36,7 @@ def test_every_answered_id_is_the_row_of_that_event(api_client, main_session):
             bp.message_read(f"UNKNOWN-{n}"),  # deferred
             {"eventType": f"custom.{n}", "sessionId": "main", "data": {}},  # ignored
         ]
-    payloads += [sent, bp.message_received(messageId=None), bp.session_connected()]
+    payloads += [sent, bp.message_received(timestamp=-5), bp.session_connected()]
 
     response = bp.post(api_client, payloads)
 
@@ -46,10 +46,10 @@ def test_every_answered_id_is_the_row_of_that_event(api_client, main_session):
     assert len(events) == len(payloads)
     # The rows, in id order, are the payloads in the order they were posted.
     assert [events[pk].payload for pk in sorted(events)] == payloads
-    assert events[answered[0]["id"]].state == "failed"
+    assert events[answered[0]["id"]].state == "rejected"
     states = [events[pk].state for pk in sorted(events)]
     assert states[:3] == ["processed", "deferred", "ignored"]
-    assert states[-3:] == ["processed", "failed", "processed"]
+    assert states[-3:] == ["processed", "rejected", "processed"]
 
 
 def test_messages_keep_every_column_and_owner(api_client, main_session):
@@ -138,11 +138,11 @@ def test_events_stored_without_processing_are_processed_later(main_session):
 
     from django.core.management import call_command
 
-    from messaging.services import webhook_events_receive
+    from messaging.ingest.receive import delivery_receive
 
     payloads = [bp.message_received(**{"from": contact(n)}) for n in range(3)]
 
-    events = webhook_events_receive(payloads=payloads, process=False)
+    events = delivery_receive(body=json.dumps(payloads).encode(), process=False).events
 
     assert [event.state for event in events] == ["received"] * 3
     assert not Message.objects.exists()
@@ -160,7 +160,7 @@ def test_the_message_insert_finds_sessions_and_owners_by_index(main_session):
     from django.utils import timezone
 
     from accounts.models import User
-    from messaging import ingest_sql
+    from messaging.ingest import sql as ingest_sql
 
     unusable = make_password(None)
     users = User.objects.bulk_create(

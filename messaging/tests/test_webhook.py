@@ -324,14 +324,15 @@ def test_every_message_type_is_mapped(
     assert message.media_metadata == metadata
 
 
-def test_unsupported_message_type_is_ignored(api_client, main_session):
-    response = bp.post(api_client, bp.message_received(type="reaction", text=None))
+def test_a_type_zapa_does_not_display_is_kept_as_unsupported(api_client, main_session):
+    response = bp.post(api_client, bp.message_received(type="reaction", text="+1"))
 
     assert response.status_code == 200
-    event = WebhookEvent.objects.get()
-    assert event.state == WebhookEvent.State.IGNORED
-    assert "reaction" in event.error
-    assert not Message.objects.exists()
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
+    message = Message.objects.get()
+    assert message.message_type == Message.MessageType.UNSUPPORTED
+    assert (message.content, message.caption) == (None, None)
+    assert message.media_metadata["original_type"] == "reaction"
 
 
 @pytest.mark.parametrize(
@@ -520,12 +521,17 @@ def test_late_session_event_changes_nothing(api_client, main_session):
     assert AuditLog.objects.filter(action="session_connected").count() == 0
 
 
-def test_unknown_session_without_origin_is_rejected(api_client):
+def test_unknown_session_without_origin_is_ignored_with_the_reason(api_client):
     response = bp.post(api_client, bp.message_received(session_id="ghost", origin=None))
 
-    assert response.status_code == 400
-    assert response.json()["error"]["message"].startswith("origin ")
-    assert WebhookEvent.objects.get().state == WebhookEvent.State.FAILED
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookEvent.State.IGNORED
+    assert event.error == (
+        "The session 'ghost' is not known and cannot be created without its phone "
+        "number: origin is missing."
+    )
+    assert response.json()["events"][0]["error"] == event.error
     assert not WhatsAppSession.objects.exists()
 
 
@@ -569,19 +575,19 @@ def test_list_of_events(api_client):
 
 def test_list_with_an_invalid_event_stores_all_and_processes_the_valid_ones(api_client):
     good = bp.message_received()
-    bad = bp.message_received(messageId=None)
+    bad = bp.message_received(timestamp=-5)
 
     response = bp.post(api_client, [good, bad])
 
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_event"
-    assert "events[1]: data.messageId is required." in error["message"]
+    assert "events[1]: data.timestamp must be epoch milliseconds." in error["message"]
     assert error["details"]["events"][0]["index"] == 1
     assert Message.objects.count() == 1
     assert sorted(WebhookEvent.objects.values_list("state", flat=True)) == [
-        "failed",
         "processed",
+        "rejected",
     ]
 
 
@@ -593,15 +599,15 @@ def test_empty_list_is_rejected(api_client):
 
 
 def test_too_many_events_in_one_list(api_client, settings):
-    from messaging import services
+    from messaging.ingest.receive import MAX_EVENTS_PER_DELIVERY
 
-    events = [bp.message_received() for _ in range(services.MAX_EVENTS_PER_DELIVERY + 1)]
+    events = [bp.message_received() for _ in range(MAX_EVENTS_PER_DELIVERY + 1)]
 
     response = bp.post(api_client, events)
 
     assert response.status_code == 413
     assert not Message.objects.exists()
-    assert WebhookEvent.objects.get().state == WebhookEvent.State.FAILED
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.REJECTED
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -615,7 +621,7 @@ def test_malformed_json_is_stored_and_rejected(api_client):
     assert error["code"] == "invalid_json"
     assert error["message"].startswith("The body is not valid JSON")
     event = WebhookEvent.objects.get()
-    assert event.state == WebhookEvent.State.FAILED
+    assert event.state == WebhookEvent.State.REJECTED
     assert event.payload is None
     assert event.raw_body == '{"sessionId": "main", "eventType": '
     assert "not valid JSON" in event.error
@@ -643,18 +649,15 @@ def test_json_that_is_not_an_event(api_client):
     [
         (lambda p: p.pop("sessionId"), "sessionId"),
         (lambda p: p.pop("eventType"), "eventType"),
-        (lambda p: p.pop("data"), "data"),
-        (lambda p: p["data"].pop("messageId"), "data.messageId"),
-        (lambda p: p["data"].pop("from"), "data.from"),
-        (lambda p: p["data"].pop("type"), "data.type"),
-        (lambda p: p["data"].pop("text"), "data.text"),
+        (lambda p: p.update(data="hello"), "data"),
         (lambda p: p["data"].update(messageId=12), "data.messageId"),
+        (lambda p: p["data"].update(**{"from": "not a jid"}), "data.from"),
         (lambda p: p["data"].update(timestamp="yesterday"), "data.timestamp"),
-        (lambda p: (p.pop("timestamp"), p["data"].pop("timestamp")), "data.timestamp"),
-        (lambda p: p.update(origin="not-a-number"), "origin"),
+        (lambda p: p["data"].update(timestamp=-1), "data.timestamp"),
+        (lambda p: p.update(timestamp=-1), "timestamp"),
     ],
 )
-def test_missing_or_wrong_fields_are_named(api_client, change, field):
+def test_what_is_not_a_bridge_event_is_rejected_naming_the_field(api_client, change, field):
     payload = bp.message_received()
     change(payload)
 
@@ -665,17 +668,43 @@ def test_missing_or_wrong_fields_are_named(api_client, change, field):
     assert error["code"] == "invalid_event"
     assert error["message"].startswith(field + " ")
     event = WebhookEvent.objects.get()
-    assert event.state == WebhookEvent.State.FAILED
-    assert event.error.endswith(error["message"])
+    assert event.state == WebhookEvent.State.REJECTED
+    assert event.error == error["message"]
     assert event.payload == payload
     assert not Message.objects.exists()
 
 
-def test_outgoing_message_without_recipient_is_rejected(api_client):
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda p: p.pop("data"), "No data.messageId"),
+        (lambda p: p["data"].pop("messageId"), "No data.messageId"),
+        (lambda p: p["data"].pop("from"), "without data.from"),
+    ],
+)
+def test_a_bridge_event_zapa_cannot_act_on_is_ignored_with_the_reason(
+    api_client, main_session, change, reason
+):
+    payload = bp.message_received()
+    change(payload)
+
+    response = bp.post(api_client, payload)
+
+    assert response.status_code == 200, response.content
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookEvent.State.IGNORED
+    assert reason in event.error
+    assert event.processed_at is not None
+    assert not Message.objects.exists()
+
+
+def test_outgoing_message_without_recipient_is_ignored(api_client, main_session):
     response = bp.post(api_client, bp.message_sent(to=None))
 
-    assert response.status_code == 400
-    assert response.json()["error"]["message"] == "data.to is required."
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookEvent.State.IGNORED
+    assert "without data.to" in event.error
 
 
 def test_unknown_event_type_is_stored_and_ignored(api_client):
@@ -690,16 +719,14 @@ def test_unknown_event_type_is_stored_and_ignored(api_client):
     assert event.processed_at is not None
 
 
-def test_nul_characters_and_lone_surrogates_never_break_storage(main_session):
-    # The request guard refuses such bodies over HTTP; the service must still cope
-    # with them from any other caller (PostgreSQL refuses NUL and lone surrogates).
-    from messaging.services import webhook_events_receive
-
+def test_nul_characters_and_lone_surrogates_are_cleaned_not_refused(api_client, main_session):
+    # PostgreSQL refuses NUL and lone surrogates; the bridge's traffic is never refused.
     payload = bp.message_received(text="a\u0000b\ud800c", pushName="\u0000x")
 
-    [event] = webhook_events_receive(payloads=[payload])
+    response = bp.post(api_client, payload)
 
-    assert event.state == WebhookEvent.State.PROCESSED, event.error
+    assert response.status_code == 200, response.content
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
     assert Message.objects.get().content == "ab?c"
 
 

@@ -2,7 +2,8 @@
 
 Processing is idempotent (a message is stored once per session and WhatsApp id,
 statuses only move forward), so running this twice, or while the webhook is
-receiving the same events again, is safe.
+receiving the same events again, is safe. Deferred statuses whose message has not
+come within a day are then given up (marked ignored).
 """
 
 from collections import Counter
@@ -12,8 +13,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging.ingest.receive import events_reprocess
+from messaging.ingest.store import deferred_expire
 from messaging.models import WebhookEvent
-from messaging.services import webhook_events_process
 
 CHUNK_SIZE = 500
 STATES = ("failed", "deferred", "received")
@@ -34,7 +36,10 @@ class Command(BaseCommand):
             help="Only events in this state (repeatable). Default: all three.",
         )
         parser.add_argument(
-            "--ids", nargs="+", type=int, help="Only these event ids (any state but ignored)."
+            "--ids",
+            nargs="+",
+            type=int,
+            help="Only these event ids (any state but ignored and rejected).",
         )
         parser.add_argument("--limit", type=int, help="At most this many events (oldest first).")
         parser.add_argument(
@@ -51,7 +56,9 @@ class Command(BaseCommand):
         if min_age < 0:
             raise CommandError("--min-age must not be negative.")
         states = set(state or STATES)
-        selection = WebhookEvent.objects.exclude(state=WebhookEvent.State.IGNORED)
+        selection = WebhookEvent.objects.exclude(
+            state__in=[WebhookEvent.State.IGNORED, WebhookEvent.State.REJECTED]
+        )
         if ids:
             selection = selection.filter(pk__in=ids)
         else:
@@ -73,9 +80,10 @@ class Command(BaseCommand):
                 )
             )
             before.update(event.state for event in chunk)
-            for event in webhook_events_process(events=chunk):
+            for event in events_reprocess(events=chunk):
                 after[event.state] += 1
 
+        expired = deferred_expire() if not ids else 0
         total = len(event_ids)
         summary = ", ".join(f"{after[name]} {name}" for name in sorted(after)) or "nothing to do"
         was = ", ".join(f"{before[name]} {name}" for name in sorted(before))
@@ -83,4 +91,10 @@ class Command(BaseCommand):
             f"Re-processed {total} webhook event{'s' if total != 1 else ''}"
             + (f" (were: {was})" if was else "")
             + f": {summary}."
+            + (
+                f" {expired} deferred status{'es' if expired != 1 else ''} waited too long "
+                "for their message and were marked ignored."
+                if expired
+                else ""
+            )
         )

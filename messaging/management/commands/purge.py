@@ -6,6 +6,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from messaging import retention
+from messaging.ingest.store import deferred_expire
 
 
 def _days(value: str) -> int:
@@ -81,6 +82,7 @@ class Command(BaseCommand):
                 ),
             )
         if events_before is not None:
+            deferred_expire()  # statuses whose message never came: given up, then purged by age
             events = self._run(
                 "webhook events",
                 lambda progress: retention.purge_webhook_events(

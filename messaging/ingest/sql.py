@@ -1,33 +1,29 @@
-"""The webhook ingest's hot statements in set-based SQL, one round trip per step.
+"""The ingest's hot statements in set-based SQL, one round trip per step.
 
 On PostgreSQL each step is one statement whatever the batch size: the rows travel
 as a single JSON document that ``json_to_recordset`` expands on the server
 (``json.dumps`` and PostgreSQL's JSON parser are both C), so a 500-event delivery
 builds no ORM model instances and compiles no ORM queries. SQLite, the zero-setup
-default, gets the ORM equivalents: the same rows and outcome, in more statements.
+default, gets the ORM equivalents in `messaging.ingest.orm`: the same rows and
+outcome, in more statements.
 
 Every statement runs on Django's cursor, so it is logged and counted like any ORM
 query (CaptureQueriesContext, django_assert_num_queries).
 """
 
-import functools
 import json
-import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from django.db import connection
-from django.db.models import F, Q
 
-from accounts.models import User
+from messaging.ingest import orm
+from messaging.ingest.orm import DONE_STATES, DeferredRow
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 
-INSERT_BATCH_SIZE = 1000  # SQLite's ORM path; PostgreSQL needs no batching.
-
 State = WebhookEvent.State
-DONE_STATES = (State.PROCESSED, State.IGNORED)  # states that set processed_at
 
 
 def _postgresql() -> bool:
@@ -54,7 +50,7 @@ def _cursor():
 
 
 def _json(rows: list[dict[str, Any]]) -> str:
-    # Text is already sanitized (no NUL, no lone surrogate): see webhook_events.sanitize_json.
+    # Text is already storable (no NUL, no lone surrogate): see ingest.fields.storable.
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -81,7 +77,7 @@ def events_insert(events: Sequence[WebhookEvent]) -> None:
     if not events:
         return
     if not _postgresql():
-        WebhookEvent.objects.bulk_create(events, batch_size=INSERT_BATCH_SIZE)
+        orm.events_insert(events)
         return
     first = events[0]
     rows = [
@@ -109,8 +105,6 @@ def events_insert(events: Sequence[WebhookEvent]) -> None:
         event._state.adding = False
         event._state.db = connection.alias
 
-
-DeferredRow = tuple[int, str, str, Any]  # event id, session key, message id, payload
 
 _MARKED = """
 UPDATE messaging_webhookevent AS e
@@ -148,7 +142,7 @@ def events_mark(
     """
     marks = [(events, state, error) for events, state, error in marks if events]
     if not _postgresql():
-        return _events_mark_orm(marks, now, find_deferred)
+        return orm.events_mark(marks, now, find_deferred)
     mark_params = [
         list(DONE_STATES),
         now,
@@ -176,26 +170,6 @@ def events_mark(
             return []
         # Django reads jsonb as text (its JSONField decodes it), so decode here.
         return [(pk, key, wa_id, json.loads(payload)) for pk, key, wa_id, payload in cursor]
-
-
-def _events_mark_orm(marks, now, find_deferred) -> list[DeferredRow]:
-    for events, state, error in marks:
-        WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            state=state,
-            error=error,
-            processed_at=now if state in DONE_STATES else None,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-    if not find_deferred:
-        return []
-    return list(
-        WebhookEvent.objects.filter(
-            state=State.DEFERRED,
-            session_key__in=sorted({key for key, _ in find_deferred}),
-            wa_message_id__in=sorted({wa_id for _, wa_id in find_deferred}),
-        ).values_list("pk", "session_key", "wa_message_id", "payload")
-    )
 
 
 # --- sessions, users, messages --------------------------------------------------------------
@@ -263,7 +237,7 @@ def messages_insert(
     person's number, if any) in place of ``session_id`` and ``user_id``, and
     ``event_ids``: the WebhookEvents it came from. Who owns a message: on the main
     number the contact (when there is a phone number), else the session's owner
-    (see "Who owns a message" in services). A row whose session or contact user does
+    (`orm.message_owner`, the same rule in Python). A row whose session or contact user does
     not exist is neither inserted nor marked but returned, with its session's type
     (None when the session does not exist either).
 
@@ -275,7 +249,7 @@ def messages_insert(
     if not rows:
         return []
     if not _postgresql():
-        return _messages_insert_orm(rows, below_sent=below_sent, now=now)
+        return orm.messages_insert(rows, below_sent=below_sent, now=now)
     with _cursor() as cursor:
         cursor.execute(_MESSAGES_INSERT, _messages_insert_params(rows, below_sent, now))
         return [(rows[n - 1], session_type) for n, session_type in cursor.fetchall()]
@@ -294,72 +268,3 @@ def _messages_insert_params(rows, below_sent, now) -> list[Any]:
         now,
         now,
     ]
-
-
-NOT_COLUMNS = ("session_key", "contact_phone", "event_ids")
-
-
-def _messages_insert_orm(
-    rows: list[dict[str, Any]], *, below_sent: Sequence[str], now: datetime
-) -> list[tuple[dict[str, Any], str | None]]:
-    keys = sorted({row["session_key"] for row in rows})
-    phones = sorted({row["contact_phone"] for row in rows if row["contact_phone"]})
-    sessions = {
-        key: (pk, owner_id, session_type)
-        for key, pk, owner_id, session_type in WhatsAppSession.objects.filter(
-            bridge_session_id__in=keys
-        ).values_list("bridge_session_id", "pk", "user_id", "session_type")
-    }
-    users = dict(User.objects.filter(phone_number__in=phones).values_list("phone_number", "pk"))
-    messages, unplaced, event_ids = [], [], []
-    for row in rows:
-        session_key, phone = row["session_key"], row["contact_phone"]
-        if session_key not in sessions:
-            unplaced.append((row, None))
-            continue
-        session_id, owner_id, session_type = sessions[session_key]
-        main = session_type == WhatsAppSession.SessionType.MAIN
-        user_id = users.get(phone) if main and phone else owner_id
-        if user_id is None:
-            unplaced.append((row, session_type))
-            continue
-        event_ids.extend(row["event_ids"])
-        columns = {k: v for k, v in row.items() if k not in NOT_COLUMNS}
-        messages.append(
-            Message(
-                **columns, session_id=session_id, user_id=user_id, created_at=now, updated_at=now
-            )
-        )
-    Message.objects.bulk_create(messages, ignore_conflicts=True, batch_size=INSERT_BATCH_SIZE)
-    outgoing = [
-        (message.session_id, message.wa_message_id)
-        for message in messages
-        if message.direction == Message.Direction.OUTGOING
-    ]
-    if outgoing:
-        Message.objects.filter(keys_filter(outgoing), status__in=below_sent).update(
-            status=Message.Status.SENT, updated_at=now
-        )
-    if event_ids:
-        WebhookEvent.objects.filter(pk__in=event_ids).update(
-            state=State.PROCESSED,
-            error="",
-            processed_at=now,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-    return unplaced
-
-
-def keys_filter(keys: Iterable[tuple[Any, str]], session_field: str = "session_id") -> Q:
-    """One OR-clause per session: (session = s AND wa_message_id IN (...)) OR ..."""
-    by_session: dict[Any, set[str]] = {}
-    for session, wa_id in keys:
-        by_session.setdefault(session, set()).add(wa_id)
-    return functools.reduce(
-        operator.or_,
-        (
-            Q(**{session_field: session, "wa_message_id__in": sorted(wa_ids)})
-            for session, wa_ids in sorted(by_session.items())
-        ),
-    )
