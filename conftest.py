@@ -72,7 +72,7 @@ def admin_client_logged_in(client, staff_user):
 @pytest.fixture
 def outbox(settings):
     """The locmem WhatsApp backend's outbox, emptied for the test."""
-    from messaging import backends
+    from core.whatsapp import backends
 
     settings.WHATSAPP_BACKEND = "locmem"
     backends.outbox.clear()

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
 from accounts import limits, selectors, services
-from accounts.phone import normalize_phone_number
-from accounts.request_info import client_ip
+from core.phone import normalize_phone_number
+from core.request_info import client_ip
 
 
 class AdminLoginForm(AdminAuthenticationForm):

@@ -7,22 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.phone import normalize_phone_number, validate_phone_number
-
-
-class TimestampedModel(models.Model):
-    """Abstract base: every table records when a row was created and last changed."""
-
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
-
-
-def choices_constraint(field: str, choices: type[models.TextChoices], name: str):
-    """A CHECK constraint that keeps an enum column inside its TextChoices."""
-    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+from core.models import TimestampedModel
+from core.phone import has_e164_shape, normalize_phone_number, validate_phone_number
 
 
 class UserManager(BaseUserManager):
@@ -55,7 +41,8 @@ class UserManager(BaseUserManager):
         the display name), in one INSERT. Existing users are left as they are. They
         have no usable password: they log in with a code."""
         for phone_number in names_by_phone:
-            validate_phone_number(phone_number)
+            if not has_e164_shape(phone_number):  # already normalised: the shape is enough
+                raise ValueError(f"Not an E.164 phone number: {phone_number!r}")
         now = timezone.now()
         users = []
         for phone_number in sorted(names_by_phone):
@@ -153,29 +140,3 @@ class AuthCode(TimestampedModel):
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
-
-
-class AuditLog(TimestampedModel):
-    """Who did what to which object. `changes` never holds a secret."""
-
-    actor = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
-    )
-    action = models.CharField(max_length=64)
-    resource_type = models.CharField(max_length=64, blank=True)
-    resource_id = models.CharField(max_length=64, blank=True)
-    changes = models.JSONField(default=dict, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
-            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
-            models.Index(fields=["action", "-created_at"], name="audit_action_idx"),
-            models.Index(fields=["resource_type", "resource_id"], name="audit_resource_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.resource_type}:{self.resource_id}"

@@ -5,10 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -17,78 +16,13 @@ from knox.settings import knox_settings
 
 from accounts import limits, selectors
 from accounts.codes import code_matches, generate_code, hash_code
-from accounts.models import AuditLog, AuthCode, User
-from accounts.phone import normalize_phone_number
-from accounts.request_info import client_ip, user_agent
-from messaging.backends import send_text
+from accounts.models import AuthCode, User
+from core.audit import AuditAction, audit_log_record
+from core.phone import normalize_phone_number
+from core.request_info import client_ip
+from core.whatsapp.backends import send_text
 
 logger = logging.getLogger(__name__)
-
-# Names whose values must never reach an audit row, whatever a caller passes:
-# whole words of a snake_case name, so "api_key" and "code" are caught while
-# "max_tokens" or "api_key_last4" are not.
-_SECRET_WORDS = frozenset({"key", "apikey", "token", "code", "password", "secret", "pepper"})
-_SAFE_LAST_WORDS = frozenset({"last4", "id", "type", "count", "hint", "masked"})
-
-
-def _is_secret_name(name: str) -> bool:
-    words = name.lower().replace("-", "_").split("_")
-    return bool(_SECRET_WORDS.intersection(words)) and words[-1] not in _SAFE_LAST_WORDS
-
-
-def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
-    clean = {}
-    for name, value in changes.items():
-        if _is_secret_name(name):
-            clean[name] = "[redacted]"
-        elif isinstance(value, dict):
-            clean[name] = _scrub(value)
-        else:
-            clean[name] = value
-    return clean
-
-
-def audit_log_record(
-    *,
-    action: str,
-    actor: User | None = None,
-    resource: models.Model | None = None,
-    resource_type: str = "",
-    resource_id: str | int = "",
-    changes: dict[str, Any] | None = None,
-    request=None,
-) -> AuditLog:
-    """Record a security-relevant event. Secret-looking keys in `changes` are redacted."""
-    if resource is not None:
-        resource_type = resource_type or resource._meta.model_name
-        resource_id = resource_id or resource.pk
-    if actor is not None and not getattr(actor, "pk", None):
-        actor = None
-    return AuditLog.objects.create(
-        actor=actor,
-        action=action,
-        resource_type=resource_type,
-        resource_id=str(resource_id or ""),
-        changes=_scrub(changes or {}),
-        ip_address=client_ip(request),
-        user_agent=user_agent(request),
-    )
-
-
-class AuditAction:
-    """Action names written to AuditLog by this module."""
-
-    LOGIN_CODE_REQUESTED = "login_code_requested"
-    LOGIN_CODE_REFUSED = "login_code_refused"
-    LOGIN_CODE_SEND_FAILED = "login_code_send_failed"
-    LOGIN_SUCCEEDED = "login_succeeded"
-    LOGIN_FAILED = "login_failed"
-    LOGIN_LOCKED = "login_locked"
-    LOGIN_LOCK_NOTICE_FAILED = "login_lock_notice_failed"
-    LOGOUT = "logout"
-    LOGOUT_ALL = "logout_all"
-    ADMIN_LOGIN_SUCCEEDED = "admin_login_succeeded"
-    ADMIN_LOGIN_FAILED = "admin_login_failed"
 
 
 class CodeRequestOutcome(StrEnum):
@@ -126,7 +60,7 @@ LOCK_NOTICE_TEXT = (
 def whatsapp_users_ensure(*, names_by_phone: dict[str, str]) -> None:
     """Make sure people WhatsApp told us about have users (one INSERT; existing users
     are left as they are; display name: the value). Numbers from WhatsApp are real by
-    definition, so they only need the E.164 shape (`accounts.phone.phone_number_from_bridge`)."""
+    definition, so they only need the E.164 shape (`core.phone.phone_number_from_bridge`)."""
     if names_by_phone:
         User.objects.create_whatsapp_users(names_by_phone)
 

@@ -10,17 +10,17 @@ from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.admin import (
+from core.admin_mixins import (
     ExactSearchMixin,
     ReadOnlyAdminMixin,
     SecretLookupGuardMixin,
     pretty_json,
 )
+from core.admin_pagination import BigTableAdminMixin
 from llm import services as llm_services
 from llm.admin_forms import API_KEY_FIELD, AgentAdminForm, LLMConfigAdminForm
 from llm.fields import EncryptedTextField
 from llm.models import ActionLog, Agent, LLMConfig
-from zapa_site.admin_pagination import BigTableAdminMixin
 
 # Each check is a provider call of up to LLM_PROVIDER_TIMEOUT seconds.
 MAX_KEY_CHECKS = 10

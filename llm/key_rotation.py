@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.models import User
-from accounts.services import audit_log_record
+from core.audit import AuditAction, audit_log_record
 from llm import crypto
 from llm.models import LLMConfig
 
@@ -94,7 +94,7 @@ def llm_keys_rotation_run(
     )
     if not dry_run:
         audit_log_record(
-            action="llm_keys_rotated",
+            action=AuditAction.LLM_KEYS_ROTATED,
             actor=actor,
             resource_type="llmconfig",
             changes={

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import TimestampedModel, choices_constraint
+from core.models import TimestampedModel, choices_constraint
 from llm import crypto
 from llm.fields import EncryptedColumnQuerySet, EncryptedTextField
 

@@ -13,15 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import audit_log_record
+from core.audit import AuditAction, audit_log_record
 from llm import crypto
 from llm.key_check import Outcome, ProviderCheck, check_api_key
 from llm.models import ActionLog, LLMConfig
-from llm.validation import (
-    validate_api_key,
-    validate_model_settings,
-    validate_provider,
-)
+from llm.validation import validate_api_key, validate_model_settings, validate_provider
 
 ACTION_CHECK_KEY = "check_key"
 
@@ -111,7 +107,7 @@ def llm_config_create(
             _deactivate_others(user.pk, keep_id=None)
         config.save()
         audit_log_record(
-            action="llm_key_created",
+            action=AuditAction.LLM_KEY_CREATED,
             actor=actor,
             resource=config,
             changes={
@@ -135,7 +131,7 @@ def llm_config_set_key(
     with transaction.atomic():
         config.save(update_fields=["api_key_encrypted", "api_key_last4", "updated_at"])
         audit_log_record(
-            action="llm_key_changed",
+            action=AuditAction.LLM_KEY_CHANGED,
             actor=actor,
             resource=config,
             changes={
@@ -227,7 +223,7 @@ def llm_config_update(
             changes["model_settings"] = _settings_changes(old_settings, clean_settings)
         if changes:
             audit_log_record(
-                action="llm_config_updated",
+                action=AuditAction.LLM_CONFIG_UPDATED,
                 actor=actor,
                 resource=config,
                 changes=changes,
@@ -235,7 +231,7 @@ def llm_config_update(
             )
         if key is not None:
             audit_log_record(
-                action="llm_key_changed",
+                action=AuditAction.LLM_KEY_CHANGED,
                 actor=actor,
                 resource=config,
                 changes={
@@ -256,7 +252,7 @@ def llm_config_activate(*, config: LLMConfig, actor: User | None = None, request
             raise LLMConfig.DoesNotExist("The config was deleted meanwhile.")
         config.is_active, config.updated_at = True, now
         audit_log_record(
-            action="llm_config_activated",
+            action=AuditAction.LLM_CONFIG_ACTIVATED,
             actor=actor,
             resource=config,
             changes={"provider": config.provider, "deactivated_config_ids": deactivated},
@@ -273,7 +269,7 @@ def llm_config_deactivate(
         LLMConfig.objects.filter(pk=config.pk).update(is_active=False, updated_at=now)
         config.is_active, config.updated_at = False, now
         audit_log_record(
-            action="llm_config_deactivated",
+            action=AuditAction.LLM_CONFIG_DEACTIVATED,
             actor=actor,
             resource=config,
             changes={"provider": config.provider},
@@ -286,7 +282,7 @@ def llm_config_delete(*, config: LLMConfig, actor: User | None = None, request=N
     config_id = config.pk
     with transaction.atomic():
         audit_log_record(
-            action="llm_key_deleted",
+            action=AuditAction.LLM_KEY_DELETED,
             actor=actor,
             resource_type=config._meta.model_name,
             resource_id=config_id,
@@ -383,7 +379,7 @@ def llm_config_check_key(
             ]
         )
         audit_log_record(
-            action="llm_key_checked",
+            action=AuditAction.LLM_KEY_CHECKED,
             actor=actor,
             resource=config,
             changes={

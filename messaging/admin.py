@@ -12,17 +12,17 @@ from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils.html import format_html
 
-from accounts.admin import ExactSearchMixin, ReadOnlyAdminMixin, pretty_json
-from accounts.services import audit_log_record
+from core.admin_mixins import ExactSearchMixin, ReadOnlyAdminMixin, pretty_json
+from core.admin_pagination import BigTableAdminMixin
+from core.audit import AuditAction, audit_log_record
+from core.whatsapp.bridge import BridgeError
 from messaging import admin_views, pairing
-from messaging.bridge import BridgeError
 from messaging.export import EXPORT_FIELDS, export_response
 from messaging.ingest.receive import events_reprocess
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.search import search_messages
 from messaging.selectors import message_iter_oldest_first
 from messaging.session_sync import whatsapp_sessions_sync
-from zapa_site.admin_pagination import BigTableAdminMixin
 
 # Bridge calls are one HTTP request per session: keep one admin request short.
 MAX_SESSIONS_PER_ACTION = 20
@@ -258,7 +258,7 @@ class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     def export_csv(self, request, queryset):
         """A streamed download, oldest first, in batches: any number of messages."""
         audit_log_record(
-            action="messages_exported",
+            action=AuditAction.MESSAGES_EXPORTED,
             actor=request.user,
             resource_type="message",
             changes={"format": "csv", "all_matching": bool(request.POST.get("select_across"))},

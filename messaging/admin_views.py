@@ -34,8 +34,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from core.whatsapp.bridge import BridgeError
 from messaging import pairing
-from messaging.bridge import BridgeError
 from messaging.models import Message, WhatsAppSession
 from messaging.search import search_messages
 from messaging.selectors import (

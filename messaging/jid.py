@@ -19,7 +19,7 @@ spelled ``s.whatsapp.net``.
 import re
 from dataclasses import dataclass
 
-from accounts.phone import phone_number_from_bridge
+from core.phone import phone_number_from_bridge
 
 USER_SERVER = "s.whatsapp.net"
 LID_SERVER = "lid"

@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import TimestampedModel, choices_constraint
+from core.models import TimestampedModel, choices_constraint
 
 
 class SessionType(models.TextChoices):

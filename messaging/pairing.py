@@ -5,7 +5,7 @@ and updated from the bridge's answer. A refresh never moves a session back from
 `connected`: the `session.connected` webhook may have flipped it meanwhile, and
 the webhook is the authority on that.
 
-Bridge failures are raised as `messaging.bridge.BridgeError`, whose message is
+Bridge failures are raised as `core.whatsapp.bridge.BridgeError`, whose message is
 fit for an admin page.
 """
 
@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
-from accounts.services import audit_log_record
-from messaging.bridge import BridgeClient, BridgeError
+from core.audit import AuditAction, audit_log_record
+from core.whatsapp.bridge import BridgeClient, BridgeError
 from messaging.jid import InvalidJid, parse_jid
 from messaging.models import WhatsAppSession
 
@@ -40,12 +40,6 @@ _ALREADY_EXISTS = (400, 409, 422)
 # Only image data URLs the browser shows inertly, and nothing absurdly large.
 _IMAGE_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}")
 _MAX_DATA_URL_LENGTH = 200_000
-
-
-class AuditAction:
-    CONNECT_REQUESTED = "whatsapp_session_connect_requested"
-    QR_REFRESHED = "whatsapp_session_qr_refreshed"
-    DISCONNECTED = "whatsapp_session_disconnected"
 
 
 def qr_image_data_url(qr_code: str) -> str:
@@ -95,7 +89,7 @@ def whatsapp_session_connect(
         session=session,
         data=data,
         may_downgrade=True,
-        audit_action=AuditAction.CONNECT_REQUESTED,
+        audit_action=AuditAction.SESSION_CONNECT_REQUESTED,
         actor=actor,
         request=request,
     )
@@ -129,7 +123,7 @@ def whatsapp_session_refresh_qr(
         session=session,
         data=data,
         may_downgrade=False,
-        audit_action=AuditAction.QR_REFRESHED,
+        audit_action=AuditAction.SESSION_QR_REFRESHED,
         audit_only_on_change=True,
         actor=actor,
         request=request,
@@ -165,7 +159,7 @@ def whatsapp_session_disconnect(
             update_fields=["status", "disconnected_at", "qr_code", "qr_expires_at", "updated_at"]
         )
         audit_log_record(
-            action=AuditAction.DISCONNECTED,
+            action=AuditAction.SESSION_DISCONNECT_REQUESTED,
             actor=actor,
             resource=locked,
             changes={

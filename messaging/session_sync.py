@@ -43,8 +43,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.services import audit_log_record
-from messaging.bridge import BridgeClient, BridgeError
+from core.audit import AuditAction, audit_log_record
+from core.whatsapp.bridge import BridgeClient, BridgeError
 from messaging.jid import InvalidJid, parse_jid
 from messaging.models import WhatsAppSession
 
@@ -266,7 +266,7 @@ def _record(seen: _Seen, data: Any, *, report: SyncReport, actor, request) -> No
             if status_changed and session.status == Status.DISCONNECTED:
                 changes["reason"] = session.metadata.get("disconnect_reason", "")
             audit_log_record(
-                action=AUDIT_SESSION_SYNCED,
+                action=AuditAction.SESSION_SYNCED,
                 actor=actor,
                 resource=session,
                 changes=changes,

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -26,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
+from core.table_size import table_count
 from llm.models import LLMConfig
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 
@@ -174,26 +174,9 @@ def messages_per_day(*, now: datetime, days: int = CHART_DAYS) -> list[DayCount]
     return series
 
 
-def _table_count_sql(table: str) -> str:
-    # One statement: the planner's estimate when the table is big, else an exact
-    # count (the CASE evaluates the sub-select only when it is needed).
-    return f"""
-        SELECT CASE WHEN c.reltuples > %s THEN c.reltuples::bigint
-                    ELSE (SELECT count(*) FROM {table}) END,
-               c.reltuples > %s
-        FROM pg_class c WHERE c.oid = to_regclass(%s)
-    """  # noqa: S608 - only a quoted table name is interpolated
-
-
 def _table_count(model) -> tuple[int, bool]:
     """(rows, estimated) of `model`'s table."""
-    if connection.vendor != "postgresql":
-        return model._default_manager.order_by().count(), False
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(_table_count_sql(table), [ESTIMATE_THRESHOLD, ESTIMATE_THRESHOLD, table])
-        count, estimated = cursor.fetchone()
-    return int(count), bool(estimated)
+    return table_count(model, threshold=ESTIMATE_THRESHOLD)
 
 
 # ---------------------------------------------------------------------------

@@ -78,9 +78,13 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Zapa's apps, bottom layer first; each imports only from those above it in this
+    # list (docs/architecture.md), and zapa_site (the project: dashboard tags) sits on top.
+    "core",
     "accounts",
-    "messaging",
     "llm",
+    "messaging",
+    "zapa_site",
 ]
 
 MIDDLEWARE = [
@@ -190,7 +194,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "EXCEPTION_HANDLER": "zapa_site.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "auth_request_code": env.str("THROTTLE_AUTH_REQUEST_CODE", default="10/hour"),
@@ -218,7 +222,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "zapa_site.errors.add_default_error_response",
+        "core.errors.add_default_error_response",
     ],
     "ENUM_NAME_OVERRIDES": {
         "MessageStatusEnum": "messaging.models.MessageStatus",

@@ -18,6 +18,6 @@ urlpatterns = [
     path("api/v1/llm/", include("llm.api.urls")),
 ]
 
-handler400 = "zapa_site.errors.handler400"
-handler404 = "zapa_site.errors.handler404"
-handler500 = "zapa_site.errors.handler500"
+handler400 = "core.errors.handler400"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

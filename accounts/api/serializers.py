@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from accounts.codes import CODE_DIGITS
 from accounts.models import User
-from accounts.phone import E164_HELP, normalize_phone_number
+from core.phone import E164_HELP, normalize_phone_number
 
 PREFERENCES_MAX_BYTES = 16 * 1024
 _CODE_RE = re.compile(rf"\d{{{CODE_DIGITS}}}")

@@ -18,7 +18,7 @@ from accounts.api.serializers import (
     VerifyCodeSerializer,
 )
 from accounts.api.throttles import AuthRequestCodeThrottle, AuthVerifyThrottle
-from zapa_site.errors import ErrorSerializer
+from core.errors import ErrorSerializer
 
 
 class InvalidCode(exceptions.APIException):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import accounts.models
-import accounts.phone
+import core.phone
 
 
 class Migration(migrations.Migration):
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                         help_text="E.164, e.g. +14155550123. Used to log in.",
                         max_length=16,
                         unique=True,
-                        validators=[accounts.phone.validate_phone_number],
+                        validators=[core.phone.validate_phone_number],
                     ),
                 ),
                 ("display_name", models.CharField(blank=True, max_length=150)),

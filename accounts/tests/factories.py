@@ -1,7 +1,8 @@
 import factory
 from django.utils import timezone
 
-from accounts.models import AuditLog, AuthCode, User
+from accounts.models import AuthCode, User
+from core.models import AuditLog
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -4,9 +4,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.admin import distinct_values
-from accounts.models import AuditLog, AuthCode, User
+from accounts.models import AuthCode, User
 from accounts.tests.factories import AuditLogFactory, AuthCodeFactory, UserFactory
+from core.admin_mixins import distinct_values
+from core.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 
@@ -272,11 +273,11 @@ def test_auth_code_changelist_query_count_is_constant(admin_client_logged_in):
 def test_audit_log_pages_render(admin_client_logged_in):
     entry = AuditLogFactory(changes={"provider": "openai", "api_key_last4": "abcd"})
     client = admin_client_logged_in
-    response = client.get(url("accounts_auditlog_changelist"))
+    response = client.get(url("core_auditlog_changelist"))
     assert response.status_code == 200
     assert entry.actor.phone_number in response.text
 
-    response = client.get(url("accounts_auditlog_change", entry.pk))
+    response = client.get(url("core_auditlog_change", entry.pk))
     assert response.status_code == 200
     assert "&quot;api_key_last4&quot;: &quot;abcd&quot;" in response.text  # pretty JSON
 
@@ -284,10 +285,10 @@ def test_audit_log_pages_render(admin_client_logged_in):
 def test_audit_log_is_read_only_and_never_deleted(admin_client_logged_in):
     entry = AuditLogFactory()
     client = admin_client_logged_in
-    assert client.get(url("accounts_auditlog_add")).status_code == 403
-    assert client.post(url("accounts_auditlog_change", entry.pk), {}).status_code == 403
-    assert client.get(url("accounts_auditlog_delete", entry.pk)).status_code == 403
-    response = client.get(url("accounts_auditlog_changelist"))
+    assert client.get(url("core_auditlog_add")).status_code == 403
+    assert client.post(url("core_auditlog_change", entry.pk), {}).status_code == 403
+    assert client.get(url("core_auditlog_delete", entry.pk)).status_code == 403
+    response = client.get(url("core_auditlog_changelist"))
     assert "delete_selected" not in response.context["cl"].model_admin.get_actions(
         response.wsgi_request
     )
@@ -302,7 +303,7 @@ def test_audit_log_filters_by_action_resource_type_and_date(admin_client_logged_
         created_at=timezone.now() - timezone.timedelta(days=400)
     )
     client = admin_client_logged_in
-    path = url("accounts_auditlog_changelist")
+    path = url("core_auditlog_changelist")
 
     response = client.get(path)
     filter_html = response.text
@@ -331,7 +332,7 @@ def test_audit_log_search_by_resource_id_and_actor_phone(admin_client_logged_in)
     by_actor = AuditLogFactory(actor=actor, resource_id="")
     by_resource = AuditLogFactory(resource_type="llmconfig", resource_id="777")
     client = admin_client_logged_in
-    path = url("accounts_auditlog_changelist")
+    path = url("core_auditlog_changelist")
 
     response = client.get(path, {"q": "777"})
     assert [e.pk for e in response.context["cl"].result_list] == [by_resource.pk]
@@ -342,7 +343,7 @@ def test_audit_log_search_by_resource_id_and_actor_phone(admin_client_logged_in)
 
 
 def test_audit_log_changelist_query_count_is_constant(admin_client_logged_in):
-    path = url("accounts_auditlog_changelist")
+    path = url("core_auditlog_changelist")
     AuditLogFactory()
     one = changelist_queries(admin_client_logged_in, path)
     AuditLogFactory.create_batch(49, action="login_failed")

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 from knox.models import AuthToken
 
-from accounts.models import AuditLog
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,8 @@
 import pytest
 
-from accounts.models import AuditLog
-from accounts.services import audit_log_record
 from accounts.tests.factories import UserFactory
+from core.audit import audit_log_record
+from core.models import AuditLog
 
 
 @pytest.mark.django_db

@@ -7,10 +7,11 @@ from django.utils import timezone
 
 from accounts import limits
 from accounts.admin_login import AdminLoginForm
-from accounts.models import AuditLog, User
-from accounts.services import AuditAction
+from accounts.models import User
 from accounts.tests.factories import StaffUserFactory, UserFactory
 from accounts.tests.test_auth_helpers import fresh_cache  # noqa: F401 (fixture)
+from core.audit import AuditAction
+from core.models import AuditLog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 

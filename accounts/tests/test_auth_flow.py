@@ -12,8 +12,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts import codes, services
-from accounts.models import AuditLog, AuthCode, User
-from accounts.services import AuditAction
+from accounts.models import AuthCode, User
 from accounts.tests.factories import AuthCodeFactory, UserFactory
 from accounts.tests.test_auth_helpers import (
     ME_URL,
@@ -26,6 +25,8 @@ from accounts.tests.test_auth_helpers import (
     verify,
     wrong_code,
 )
+from core.audit import AuditAction
+from core.models import AuditLog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 

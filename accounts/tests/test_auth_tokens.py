@@ -8,8 +8,6 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.models import AuditLog
-from accounts.services import AuditAction
 from accounts.tests.factories import UserFactory
 from accounts.tests.test_auth_helpers import (
     LOGOUT_ALL_URL,
@@ -18,6 +16,8 @@ from accounts.tests.test_auth_helpers import (
     fresh_cache,  # noqa: F401 (fixture)
     login,
 )
+from core.audit import AuditAction
+from core.models import AuditLog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 

@@ -5,8 +5,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.management.commands.ensure_staff import DEFAULT_STAFF_PHONE
-from accounts.models import AuditLog, User
+from accounts.models import User
 from accounts.tests.factories import StaffUserFactory, UserFactory
+from core.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts import codes, limits, services
-from accounts.models import AuditLog, AuthCode, User
-from accounts.services import AuditAction
+from accounts.models import AuthCode, User
 from accounts.tests.factories import AuthCodeFactory, UserFactory
 from accounts.tests.test_auth_helpers import (
     REQUEST_CODE_URL,
@@ -25,6 +24,8 @@ from accounts.tests.test_auth_helpers import (
     verify,
     wrong_code,
 )
+from core.audit import AuditAction
+from core.models import AuditLog
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from core.errors import error_body
 from llm import selectors, services
 from llm.api.serializers import (
     KeyCheckResultSerializer,
@@ -23,7 +24,6 @@ from llm.api.serializers import (
 from llm.key_check import Outcome
 from llm.models import LLMConfig
 from llm.providers import all_providers
-from zapa_site.errors import error_body
 
 TAG = "LLM"
 ERROR_400 = OpenApiResponse(LLMErrorSerializer, description="Invalid input (details per field).")

@@ -7,8 +7,8 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.models import AuditLog
 from accounts.tests.raw_sql import stored_ciphertext
+from core.models import AuditLog
 from llm import crypto
 from llm.models import ActionLog, Agent, LLMConfig
 from llm.tests.factories import ActionLogFactory, AgentFactory, LLMConfigFactory
@@ -93,7 +93,7 @@ def test_add_form_stores_the_key_encrypted_and_never_shows_it(admin_client_logge
         "change": client.get(url("llm_llmconfig_change", config.pk)),
         "history": client.get(url("llm_llmconfig_history", config.pk)),
         "delete": client.get(url("llm_llmconfig_delete", config.pk)),
-        "audit": client.get(url("accounts_auditlog_changelist")),
+        "audit": client.get(url("core_auditlog_changelist")),
         "user": client.get(url("accounts_user_change", user.pk)),
     }
     for name, page in pages.items():

@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from accounts.models import AuditLog
+from core.models import AuditLog
 from llm.models import ActionLog, LLMConfig
 from llm.tests.factories import LLMConfigFactory
 from llm.tests.fake_provider import (
@@ -82,7 +82,7 @@ def test_check_keys_reports_each_configs_outcome(provider, recorded, user):
     for page in (
         reverse("admin:llm_actionlog_changelist"),
         reverse("admin:llm_actionlog_change", args=[logs[1].pk]),
-        reverse("admin:accounts_auditlog_changelist"),
+        reverse("admin:core_auditlog_changelist"),
     ):
         assert recorded.get(page).status_code == 200
 
@@ -150,9 +150,9 @@ def test_key_is_nowhere_on_any_admin_page(recorded, user):
         reverse("admin:llm_llmconfig_history", args=[config.pk]),
         reverse("admin:llm_llmconfig_delete", args=[config.pk]),
         reverse("admin:accounts_user_change", args=[user.pk]),
-        reverse("admin:accounts_auditlog_changelist"),
+        reverse("admin:core_auditlog_changelist"),
         reverse(
-            "admin:accounts_auditlog_change",
+            "admin:core_auditlog_change",
             args=[AuditLog.objects.filter(action="llm_key_created").get().pk],
         ),
     ]

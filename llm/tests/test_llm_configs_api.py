@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts.models import AuditLog
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
 from llm import crypto
 from llm.models import LLMConfig
 from llm.providers import CUSTOM_INSTRUCTIONS_MAX_LENGTH, provider_spec

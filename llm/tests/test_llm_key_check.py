@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.cache import cache
 
-from accounts.models import AuditLog
+from core.models import AuditLog
 from llm.models import ActionLog
 from llm.tests.factories import LLMConfigFactory
 from llm.tests.fake_provider import (

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from accounts.models import AuditLog
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
 from llm import services
 from llm.key_check import Outcome
 from llm.models import ActionLog, LLMConfig

@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import AuditLog
 from accounts.tests.factories import StaffUserFactory
+from core.models import AuditLog
 from llm import crypto
 from llm.key_rotation import (
     KeyRotationIncomplete,

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import ErrorSerializer
 from messaging import selectors
 from messaging.api.filters import MessageFilterSerializer
 from messaging.api.history_serializers import (
@@ -28,7 +29,6 @@ from messaging.api.history_serializers import (
 )
 from messaging.api.pagination import MAX_PAGE_SIZE, KeysetField, KeysetPagination
 from messaging.export import EXPORT_FIELDS, EXPORT_FORMATS, export_response
-from zapa_site.errors import ErrorSerializer
 
 TAG = "history"
 UNAUTHORISED = OpenApiResponse(ErrorSerializer, description="No valid token.")

@@ -18,11 +18,11 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.errors import ErrorSerializer, error_body
 from messaging import webhook_auth
 from messaging.ingest.events import EVENT_TYPES
 from messaging.ingest.parse import BodyError
 from messaging.ingest.receive import Delivery, delivery_receive
-from zapa_site.errors import ErrorSerializer, error_body
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.phone import bridge_number_problem
+from core.json_body import json_depth_exceeds
+from core.phone import bridge_number_problem
 from messaging.ingest import fields
 from messaging.ingest.events import (
     EVENT_TYPES,
@@ -39,7 +40,6 @@ from messaging.ingest.events import (
     StatusEvent,
 )
 from messaging.jid import GROUP_SERVER, InvalidJid, Jid, parse_jid
-from zapa_site.request_guards import json_depth_exceeds
 
 BROADCAST_SUFFIX = "@broadcast"  # status@broadcast: WhatsApp Status posts; broadcast lists
 

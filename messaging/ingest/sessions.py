@@ -8,13 +8,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import audit_log_record, whatsapp_user_ids
+from accounts.services import whatsapp_user_ids
+from core.audit import AuditAction, audit_log_record
 from messaging.ingest.events import SessionEvent
 from messaging.models import WhatsAppSession
 
 LAST_SESSION_EVENT_KEY = "last_session_event_at"
-AUDIT_SESSION_CONNECTED = "session_connected"
-AUDIT_SESSION_DISCONNECTED = "session_disconnected"
 
 
 class UnknownSession(Exception):
@@ -113,7 +112,11 @@ def session_event_apply(*, event: SessionEvent, request=None) -> WhatsAppSession
                 session.metadata = {**session.metadata, "disconnect_reason": event.reason}
         session.save(update_fields=changed)
         audit_log_record(
-            action=AUDIT_SESSION_CONNECTED if event.connected else AUDIT_SESSION_DISCONNECTED,
+            action=(
+                AuditAction.SESSION_CONNECTED
+                if event.connected
+                else AuditAction.SESSION_DISCONNECTED
+            ),
             resource=session,
             changes={
                 "status": session.status,

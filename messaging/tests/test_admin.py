@@ -7,11 +7,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.admin_pagination import EstimatedCountPaginator
 from messaging import admin as messaging_admin
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.tests import bridge_payloads
 from messaging.tests.factories import MessageFactory, WebhookEventFactory, WhatsAppSessionFactory
-from zapa_site.admin_pagination import EstimatedCountPaginator
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import factory
 import pytest
 from django.urls import reverse
 
-from accounts.models import AuditLog
+from core.models import AuditLog
 from messaging.export import EXPORT_FIELDS
 from messaging.models import WhatsAppSession
 from messaging.tests.factories import MessageFactory, WhatsAppSessionFactory

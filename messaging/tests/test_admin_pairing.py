@@ -9,11 +9,12 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditLog
 from accounts.tests.factories import UserFactory
+from core.audit import AuditAction
+from core.models import AuditLog
+from core.whatsapp.bridge import BridgeError
 from llm.tests.fake_provider import unused_port_url
 from messaging import pairing
-from messaging.bridge import BridgeError
 from messaging.models import WhatsAppSession
 from messaging.tests.factories import WhatsAppSessionFactory
 from messaging.tests.fake_bridge import FakeBridgeServer
@@ -74,8 +75,8 @@ def test_connect_starts_the_session_at_the_bridge_and_keeps_its_qr(bridge, staff
     assert session.status == WhatsAppSession.Status.QR_PENDING
     assert png_bytes(session.qr_code).startswith(PNG_SIGNATURE)
     assert session.qr_expires_at > timezone.now()
-    assert audit_actions(session) == [pairing.AuditAction.CONNECT_REQUESTED]
-    log = AuditLog.objects.get(action=pairing.AuditAction.CONNECT_REQUESTED)
+    assert audit_actions(session) == [AuditAction.SESSION_CONNECT_REQUESTED]
+    log = AuditLog.objects.get(action=AuditAction.SESSION_CONNECT_REQUESTED)
     assert log.actor == staff_user
     assert log.changes["status"] == ["disconnected", "qr_pending"]
 
@@ -130,7 +131,7 @@ def test_refresh_fetches_a_new_qr_once_the_old_one_expired(bridge):
     assert png_bytes(session.qr_code).startswith(PNG_SIGNATURE)
     assert session.qr_expires_at > timezone.now()
     # Reloading the page refreshes often: only a change of status is audited.
-    assert audit_actions(session) == [pairing.AuditAction.CONNECT_REQUESTED]
+    assert audit_actions(session) == [AuditAction.SESSION_CONNECT_REQUESTED]
 
 
 def test_refresh_sees_the_bridge_connected(bridge):
@@ -143,7 +144,7 @@ def test_refresh_sees_the_bridge_connected(bridge):
     assert session.phone_number == "+14155550199"
     assert session.connected_at is not None
     assert (session.qr_code, session.qr_expires_at) == ("", None)
-    assert audit_actions(session)[-1] == pairing.AuditAction.QR_REFRESHED
+    assert audit_actions(session)[-1] == AuditAction.SESSION_QR_REFRESHED
 
 
 def test_refresh_never_undoes_the_connected_webhook(bridge):
@@ -178,9 +179,9 @@ def test_disconnect_ends_the_session_at_the_bridge(bridge, staff_user):
     assert "s1" not in bridge.sessions
     assert session.status == WhatsAppSession.Status.DISCONNECTED
     assert session.disconnected_at is not None
-    assert audit_actions(session)[-1] == pairing.AuditAction.DISCONNECTED
+    assert audit_actions(session)[-1] == AuditAction.SESSION_DISCONNECT_REQUESTED
     assert (
-        AuditLog.objects.filter(action=pairing.AuditAction.DISCONNECTED)
+        AuditLog.objects.filter(action=AuditAction.SESSION_DISCONNECT_REQUESTED)
         .get()
         .changes["known_to_bridge"]
     )

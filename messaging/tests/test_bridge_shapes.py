@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.forms import MultiWidget
 from django.utils import timezone
 
-from accounts.models import AuditLog, User
+from accounts.models import User
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
 from messaging.ingest.store import DEFERRED_STATUS_TTL
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.tests import bridge_payloads as bp

@@ -11,11 +11,7 @@ from accounts.models import AuthCode
 from accounts.tests.factories import AuthCodeFactory
 from messaging import retention
 from messaging.models import Message, WebhookEvent
-from messaging.tests.factories import (
-    MessageFactory,
-    WebhookEventFactory,
-    WhatsAppSessionFactory,
-)
+from messaging.tests.factories import MessageFactory, WebhookEventFactory, WhatsAppSessionFactory
 
 
 def purge(*args: str) -> str:

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import User
-from accounts.phone import validate_phone_number
+from core.phone import validate_phone_number
 from messaging.models import Message, WhatsAppSession
 from messaging.seeding import BulkSeeder, SeedPlan
 from messaging.tests.factories import MessageFactory

@@ -11,12 +11,12 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditLog
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
+from core.whatsapp.bridge import BridgeClient
 from llm.tests.fake_provider import unused_port_url
 from messaging import session_sync
 from messaging.admin import MAX_SESSIONS_PER_ACTION
-from messaging.bridge import BridgeClient
 from messaging.models import WhatsAppSession
 from messaging.session_sync import AUDIT_SESSION_SYNCED, whatsapp_sessions_sync
 from messaging.tests.factories import WhatsAppSessionFactory

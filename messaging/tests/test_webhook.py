@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from accounts.models import AuditLog, User
+from accounts.models import User
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.tests import bridge_payloads as bp
 from messaging.tests.factories import MessageFactory, WhatsAppSessionFactory

@@ -8,9 +8,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from accounts.models import AuditLog, User
-from accounts.phone import normalize_phone_number
+from accounts.models import User
 from accounts.tests.factories import UserFactory
+from core.models import AuditLog
+from core.phone import normalize_phone_number
 from llm import crypto
 from llm.models import ActionLog, Agent, LLMConfig
 from messaging.models import Message, WebhookEvent, WhatsAppSession

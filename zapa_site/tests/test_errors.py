@@ -53,9 +53,9 @@ urlpatterns = [
     path("html/crash/", plain_view_that_crashes),
     path("", include("zapa_site.urls")),
 ]
-handler400 = "zapa_site.errors.handler400"
-handler404 = "zapa_site.errors.handler404"
-handler500 = "zapa_site.errors.handler500"
+handler400 = "core.errors.handler400"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
 

@@ -18,8 +18,9 @@ from django.db import connection
 from psycopg import sql
 
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
-# Dependents first: messaging points at llm (Agent) and accounts; llm points at accounts.
-UNAPPLY_ORDER = ["messaging", "llm", "accounts"]
+# Dependents first: messaging points at llm (Agent) and accounts; llm points at accounts;
+# core took AuditLog over from accounts (and accounts.0002 depends on that).
+UNAPPLY_ORDER = ["messaging", "llm", "core", "accounts"]
 OUR_TABLES = [
     "accounts_user",
     "accounts_authcode",
@@ -62,7 +63,7 @@ def migration_round_trip(database_url: str, list_tables) -> None:
 
     manage(database_url, "migrate", "--no-input", "-v", "0")
     assert set(OUR_TABLES) <= list_tables()
-    shown = manage(database_url, "showmigrations", "accounts", "messaging", "llm").stdout
+    shown = manage(database_url, "showmigrations", "core", "accounts", "messaging", "llm").stdout
     assert "[X]" in shown
     assert "[ ]" not in shown
 
@@ -121,3 +122,38 @@ def test_models_and_migrations_agree(tmp_path):
         "-v",
         "1",
     )
+
+
+def test_the_audit_log_moves_to_core_and_back_with_its_rows_and_permissions(tmp_path):
+    """core.0001 takes AuditLog over from accounts: same table, same rows, and its
+    content type (so permissions granted on it stay attached), forwards and back."""
+    path = tmp_path / "move.sqlite3"
+    url = f"sqlite:///{path}"
+
+    def query(statement: str, *params):
+        with sqlite3.connect(path) as db:
+            return db.execute(statement, params).fetchall()
+
+    def audit_content_type() -> str:
+        [(app_label,)] = query("SELECT app_label FROM django_content_type WHERE model = 'auditlog'")
+        return app_label
+
+    manage(url, "migrate", "accounts", "0001", "--no-input", "-v", "0")
+    assert audit_content_type() == "accounts"  # as a database from before the move has it
+    query(
+        "INSERT INTO accounts_auditlog (created_at, updated_at, action, resource_type, "
+        "resource_id, changes, user_agent) VALUES "
+        "('2026-01-01', '2026-01-01', 'logout', 'user', '7', '{}', '')"
+    )
+
+    manage(url, "migrate", "--no-input", "-v", "0")
+    assert query("SELECT action, resource_id FROM accounts_auditlog") == [("logout", "7")]
+    assert audit_content_type() == "core"
+
+    manage(url, "migrate", "core", "zero", "--no-input", "-v", "0")
+    assert query("SELECT action, resource_id FROM accounts_auditlog") == [("logout", "7")]
+    assert audit_content_type() == "accounts"
+
+    manage(url, "migrate", "--no-input", "-v", "0")
+    assert query("SELECT action FROM accounts_auditlog") == [("logout",)]
+    assert audit_content_type() == "core"

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.test.client import FakePayload
 
-from zapa_site.request_guards import has_unstorable_text, json_depth_exceeds
+from core.json_body import has_unstorable_text, json_depth_exceeds
 from zapa_site.tests.live_server import gunicorn_server, wait_for_log
 
 pytestmark = pytest.mark.django_db

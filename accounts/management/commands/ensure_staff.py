@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import User
-from accounts.phone import normalize_phone_number
-from accounts.services import audit_log_record
+from core.audit import AuditAction, audit_log_record
+from core.phone import normalize_phone_number
 
 # Used when neither --phone is given nor any superuser exists yet.
 DEFAULT_STAFF_PHONE = "+14155550100"
@@ -42,7 +42,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             user, created = self._ensure(phone_number, password)
             audit_log_record(
-                action="staff_login_created" if created else "staff_password_reset",
+                action=AuditAction.STAFF_LOGIN_CREATED
+                if created
+                else AuditAction.STAFF_PASSWORD_RESET,
                 resource=user,
                 changes={"via": "manage.py ensure_staff"},
             )

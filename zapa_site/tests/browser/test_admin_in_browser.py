@@ -182,7 +182,7 @@ def test_an_llm_key_is_nowhere_on_any_page_after_saving(staff_page, settings):
         f"/admin/llm/llmconfig/{config.pk}/history/",
         f"/admin/llm/llmconfig/{config.pk}/delete/",
         "/admin/",
-        "/admin/accounts/auditlog/",
+        "/admin/core/auditlog/",
         f"/admin/accounts/user/{owner.pk}/change/",
     ):
         page.goto(path)

@@ -3,7 +3,7 @@
 - ``console``: prints what would be sent, with the text hidden by default
   (login codes are secrets and must not reach logs); for development.
 - ``locmem``: appends to `outbox`; for tests.
-- ``zapw``: the real bridge over HTTP (`messaging.bridge.BridgeClient`).
+- ``zapw``: the real bridge over HTTP (`core.whatsapp.bridge.BridgeClient`).
 
 A dotted path to any class with the same interface works too.
 """
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from messaging.bridge import BridgeClient, BridgeError
+from core.whatsapp.bridge import BridgeClient, BridgeError
 
 logger = logging.getLogger(__name__)
 

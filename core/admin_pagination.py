@@ -7,8 +7,9 @@ threshold; below it, on a filtered list, or on SQLite the count is exact.
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connections
 from django.utils.functional import cached_property
+
+from core.table_size import table_count
 
 
 class EstimatedCountPaginator(Paginator):
@@ -21,11 +22,15 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        estimate = self._table_estimate()
-        if estimate is not None and estimate > self.estimate_threshold:
-            self.is_estimated = True
-            return estimate
-        return super().count
+        query = getattr(self.object_list, "query", None)
+        if query is None or not _is_whole_table(query):
+            return super().count
+        count, self.is_estimated = table_count(
+            self.object_list.model,
+            threshold=self.estimate_threshold,
+            using=self.object_list.db,
+        )
+        return count
 
     def page(self, number):
         if not self.is_estimated:
@@ -35,23 +40,6 @@ class EstimatedCountPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
-
-    def _table_estimate(self) -> int | None:
-        queryset = self.object_list
-        query = getattr(queryset, "query", None)
-        if query is None or not _is_whole_table(query):
-            return None
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
-            return None
-        table = connection.ops.quote_name(queryset.model._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
-            row = cursor.fetchone()
-        # reltuples is -1 (PostgreSQL 14+) or 0 until the table is first analysed.
-        if row is None or row[0] is None or row[0] < 0:
-            return None
-        return int(row[0])
 
 
 def _is_whole_table(query) -> bool:

@@ -64,6 +64,11 @@ BRIDGE_MAX_DIGITS = 15
 _E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
+def has_e164_shape(value: object) -> bool:
+    """`+` and 7-15 digits, no leading zero: the form every stored number has."""
+    return isinstance(value, str) and _E164_SHAPE.fullmatch(value) is not None
+
+
 def validate_phone_number(value: str) -> None:
     """A stored number: E.164 shape; numbers libphonenumber knows in its normal form."""
     if not isinstance(value, str) or not _E164_SHAPE.fullmatch(value):
