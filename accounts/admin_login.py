@@ -1,8 +1,9 @@
 """The admin's login form, hardened against password guessing.
 
 Failures count on the user's row under a row lock, with the same threshold and lock
-as code logins (accounts.limits); a locked account is refused before its password is
-even checked. A per-IP cap in the cache slows spraying one password across accounts.
+as code logins (accounts.limits, written by accounts.services); a locked account is
+refused before its password is even checked. A per-IP cap in the cache slows spraying
+one password across accounts.
 """
 
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -37,22 +38,21 @@ class AdminLoginForm(AdminAuthenticationForm):
         ip = client_ip(self.request)
         user = selectors.user_get_by_phone(phone_number=username)
         user_id = user.pk if user else None
-        if limits.admin_ip_blocked(ip):
-            self._failed(username, user_id, "ip_blocked", ip)
+        if services.admin_login_ip_blocked(ip=ip):
+            self._failed(username, user_id, "ip_blocked")
             raise ValidationError(self.error_messages["ip_blocked"], code="ip_blocked")
         if user is not None and limits.is_locked(user):
-            self._failed(username, user_id, "locked", ip)
+            self._failed(username, user_id, "locked")
             raise ValidationError(self.error_messages["locked"], code="locked")
         try:
             cleaned = super().clean()
         except ValidationError:
-            self._failed(username, user_id, "bad_credentials", ip)
+            self._failed(username, user_id, "bad_credentials")
             raise
         services.admin_login_success_record(user=self.user_cache, request=self.request)
         return cleaned
 
-    def _failed(self, username: str, user_id: int | None, reason: str, ip: str | None) -> None:
-        limits.admin_ip_failure_add(ip)
+    def _failed(self, username: str, user_id: int | None, reason: str) -> None:
         services.admin_login_failure_record(
             username=username, user_id=user_id, reason=reason, request=self.request
         )

@@ -1,15 +1,15 @@
-"""The numbers that make login codes unguessable, and the lock logic.
+"""The numbers that make login codes unguessable, and the decisions built on them.
 
-Every function that changes a counter expects the caller to hold the user's row
-lock (``lock_user``) inside ``transaction.atomic``: the limits are rows in the
-database, not cache entries, so they hold across processes and survive restarts.
+Pure: every function decides from values the caller has read and writes nothing.
+The writes (row locks, counters, ending codes) are in accounts.services, which reads
+the counters under the user's row lock so the decisions hold across processes.
 The arithmetic behind the numbers is in docs/security.md ("Login limits").
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AuthCode, User
@@ -30,9 +30,14 @@ ADMIN_MAX_FAILURES_PER_IP = 20
 ADMIN_IP_WINDOW = timedelta(hours=1)
 
 
-def lock_user(user_id: int) -> User:
-    """The user's row, locked until the surrounding transaction ends."""
-    return User.objects.select_for_update().get(pk=user_id)
+@dataclass(frozen=True)
+class FailureCounted:
+    """A user's login counters after one more failed attempt."""
+
+    failed_login_attempts: int
+    login_locked_until: datetime | None
+    # This failure locks the number: its live code must end and its owner be told.
+    locks: bool
 
 
 def is_locked(user: User, *, now: datetime | None = None) -> bool:
@@ -47,70 +52,38 @@ def code_is_live(auth_code: AuthCode, *, now: datetime) -> bool:
     )
 
 
-def code_request_allowed(user: User, *, now: datetime) -> bool:
-    """Whether one more code may be issued to `user` (hourly and daily caps)."""
-    counts = AuthCode.objects.filter(user=user, created_at__gt=now - timedelta(days=1)).aggregate(
-        day=Count("id"), hour=Count("id", filter=Q(created_at__gt=now - timedelta(hours=1)))
-    )
-    return counts["hour"] < MAX_CODES_PER_HOUR and counts["day"] < MAX_CODES_PER_DAY
+def code_request_windows(*, now: datetime) -> tuple[datetime, datetime]:
+    """Starts of the sliding hour and 24 hours whose issued codes count against a number."""
+    return now - timedelta(hours=1), now - timedelta(days=1)
 
 
-def invalidate_live_codes(user: User, *, now: datetime) -> int:
-    """End every unused, unexpired code of `user` now."""
-    return AuthCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
-        expires_at=now
-    )
+def code_request_allowed(*, issued_last_hour: int, issued_last_day: int) -> bool:
+    """Whether one more code may be issued to a number that was issued these many codes
+    since the starts of `code_request_windows` (hourly and daily caps)."""
+    return issued_last_hour < MAX_CODES_PER_HOUR and issued_last_day < MAX_CODES_PER_DAY
 
 
-def register_failure(user: User, *, now: datetime) -> bool:
+def codes_to_end(*, now: datetime) -> Q:
+    """The codes of a user that a new code, or a lock, ends: every unused, unexpired one."""
+    return Q(used_at__isnull=True, expires_at__gt=now)
+
+
+def failure_counted(user: User, *, now: datetime) -> FailureCounted:
     """Count one failed attempt; lock the number when it is one too many.
 
-    Returns True when this failure locked the number. On locking, the counter
-    starts again from zero (for after the lock) and the live code dies, so an
-    attacker cannot keep guessing the code they were attacking.
+    On locking, the counter starts again from zero (for after the lock) and the live
+    code is to die, so an attacker cannot keep guessing the code they were attacking.
     """
-    user.failed_login_attempts += 1
-    locked = user.failed_login_attempts >= LOCK_AFTER_FAILURES
-    if locked:
-        user.failed_login_attempts = 0
-        user.login_locked_until = now + LOCK_DURATION
-        invalidate_live_codes(user, now=now)
-    user.save(update_fields=["failed_login_attempts", "login_locked_until", "updated_at"])
-    return locked
-
-
-def register_success(user: User, *, now: datetime) -> None:
-    user.failed_login_attempts = 0
-    user.login_locked_until = None
-    user.last_active = now
-    user.last_login = now
-    user.save(
-        update_fields=[
-            "failed_login_attempts",
-            "login_locked_until",
-            "last_active",
-            "last_login",
-            "updated_at",
-        ]
+    attempts = user.failed_login_attempts + 1
+    if attempts >= LOCK_AFTER_FAILURES:
+        return FailureCounted(
+            failed_login_attempts=0, login_locked_until=now + LOCK_DURATION, locks=True
+        )
+    return FailureCounted(
+        failed_login_attempts=attempts, login_locked_until=user.login_locked_until, locks=False
     )
 
 
-def _admin_ip_cache_key(ip: str | None) -> str:
-    return f"admin-login-failures:{ip or 'unknown'}"
-
-
-def admin_ip_blocked(ip: str | None) -> bool:
-    return (cache.get(_admin_ip_cache_key(ip)) or 0) >= ADMIN_MAX_FAILURES_PER_IP
-
-
-def admin_ip_failure_add(ip: str | None) -> int:
-    """Count a failed admin login from `ip`; the window starts at the first failure."""
-    key = _admin_ip_cache_key(ip)
-    timeout = int(ADMIN_IP_WINDOW.total_seconds())
-    if cache.add(key, 1, timeout):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(key, 1, timeout)
-        return 1
+def admin_ip_blocked(*, failures: int) -> bool:
+    """Whether an IP with this many failed admin logins in the window is refused."""
+    return failures >= ADMIN_MAX_FAILURES_PER_IP

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Zapa's benchmark: each figure of issue 5 next to its baseline, measured in one run.
+"""Zapa's benchmark: each figure next to its baseline, measured in one run.
 
     .venv/bin/python bench/run.py                      # 1M messages
     .venv/bin/python bench/run.py --messages 10000000  # 10M (--large is the same)
@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,17 +44,13 @@ from bench.load import (  # noqa: E402
     run_load,
     send,
 )
+from core.testing.ports import free_port  # noqa: E402
+from messaging.seeding.columns import CHUNK_SIZE, MESSAGE_COLUMNS  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results"
 SMALL_DB, BIG_DB = "bench_small", "bench_big"
-# Every column of messaging_message (the order seed_bulk writes them in).
-COPY_COLUMNS = (
-    "id, created_at, updated_at, session_id, user_id, wa_message_id, chat_jid, sender_jid, "
-    "recipient_jid, direction, timestamp, message_type, content, caption, reply_to_id, "
-    "media_metadata, status"
-)
-COPY_CHUNK_ROWS = 100_000  # same chunking as seed_bulk's default
+COPY_COLUMNS = ", ".join(MESSAGE_COLUMNS)
 # Measurement steps in run order (--only picks some; seeding is measured whenever it runs).
 FIGURE_STEPS = ("history", "admin", "search", "single_webhook", "batch_webhook", "export")
 
@@ -153,21 +148,17 @@ class Bench:
         return env
 
     def manage(self, database: str, *args: str) -> str:
-        result = subprocess.run(
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env(database),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode:
-            raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-        return result.stdout
+        return self.python(database, ["manage.py", *args], what=f"manage.py {' '.join(args)}")
 
     def task(self, database: str, name: str, spec: dict | None = None) -> dict:
+        argv = ["bench/tasks.py", name, json.dumps(spec or {})]
+        out = self.python(database, argv, what=f"bench/tasks.py {name}")
+        return json.loads(out.strip().splitlines()[-1])
+
+    def python(self, database: str, argv: list[str], *, what: str) -> str:
+        """Run one of the project's scripts against `database`; its stdout."""
         result = subprocess.run(
-            [PYTHON, "bench/tasks.py", name, json.dumps(spec or {})],
+            [PYTHON, *argv],
             cwd=ROOT,
             env=self.env(database),
             capture_output=True,
@@ -175,8 +166,8 @@ class Bench:
             check=False,
         )
         if result.returncode:
-            raise SystemExit(f"bench/tasks.py {name} failed:\n{result.stderr[-3000:]}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+            raise SystemExit(f"{what} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
 
     @contextmanager
     def sql(self, database: str, autocommit: bool = True):
@@ -184,7 +175,7 @@ class Bench:
             yield conn
 
     def start_server(self, database: str, *, workers: int, name: str, **extra: str) -> int:
-        port = _free_port()
+        port = free_port()
         log_path = self.logdir / f"gunicorn-{name}.log"
         env = self.env(
             database,
@@ -318,7 +309,7 @@ class Bench:
             rows = 0
             started = time.perf_counter()
             while True:
-                lines = [line for _, line in zip(range(COPY_CHUNK_ROWS), dump, strict=False)]
+                lines = [line for _, line in zip(range(CHUNK_SIZE), dump, strict=False)]
                 if not lines:
                     break
                 with (
@@ -631,34 +622,31 @@ class Bench:
     def single_webhook(self, port: int, info: dict) -> None:
         log("single-event webhook vs a minimal Django JSON view, 8 concurrent clients")
         senders, main = info["senders"], info["main_digits"]
-        path = self.webhook_path()
 
-        def event(n: int) -> Request:
-            body = json.dumps(
-                _message_event(info, senders[n % len(senders)], main, f"S{self.run_tag}{n:08X}", n)
-            )
-            return Request(
-                "POST",
-                path,
-                body.encode(),
-                {"Content-Type": "application/json", "X-Webhook-Event": "message.received"},
-            )
+        def webhook_delivery(path: str, id_prefix: str):
+            def make(n: int) -> Request:
+                message_id = f"{id_prefix}{self.run_tag}{n:08X}"
+                body = json.dumps(
+                    _message_event(info, senders[n % len(senders)], main, message_id, n)
+                )
+                return Request(
+                    "POST",
+                    path,
+                    body.encode(),
+                    {"Content-Type": "application/json", "X-Webhook-Event": "message.received"},
+                )
+
+            return make
+
+        event = webhook_delivery(self.webhook_path(), "S")
+        store_only = webhook_delivery(
+            f"/api/v1/webhooks/bench-store-only/{self.webhook_token}/", "Q"
+        )
 
         def ping(n: int) -> Request:
             body = json.dumps(_message_event(info, senders[n % len(senders)], main, f"P{n:08X}", n))
             return Request(
                 "POST", "/bench/ping/", body.encode(), {"Content-Type": "application/json"}
-            )
-
-        def store_only(n: int) -> Request:
-            body = json.dumps(
-                _message_event(info, senders[n % len(senders)], main, f"Q{self.run_tag}{n:08X}", n)
-            )
-            return Request(
-                "POST",
-                f"/api/v1/webhooks/bench-store-only/{self.webhook_token}/",
-                body.encode(),
-                {"Content-Type": "application/json", "X-Webhook-Event": "message.received"},
             )
 
         # Alternate short rounds so a noisy neighbour hits all alike. `store_only` is
@@ -916,12 +904,6 @@ def _cookies(headers: list[tuple[str, str]]) -> dict[str, str]:
             key, _, rest = value.partition("=")
             jar[key.strip()] = rest.split(";", 1)[0]
     return jar
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _worker_pids(master: int) -> list[int]:

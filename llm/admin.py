@@ -37,7 +37,16 @@ ENCRYPTED_FIELD_NAMES = frozenset(
 class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
     secret_fields = ENCRYPTED_FIELD_NAMES
     form = LLMConfigAdminForm
-    list_display = ("id", "user", "provider", "masked_key", "model_name", "is_active", "updated_at")
+    list_display = (
+        "id",
+        "user",
+        "provider",
+        "masked_key",
+        "model_name",
+        "is_active",
+        "key_rejected_at",
+        "updated_at",
+    )
     list_select_related = ("user",)
     list_filter = ("provider", "is_active")
     search_fields = ("user__phone_number", "user__display_name")
@@ -56,14 +65,14 @@ class LLMConfigAdmin(SecretLookupGuardMixin, admin.ModelAdmin):
             (None, {"fields": ("user", "provider", *key_fields, "model_settings", "is_active")})
         ]
         if obj is not None:
-            fieldsets.append(("Dates", {"fields": ("created_at", "updated_at")}))
+            fieldsets.append(("Dates", {"fields": ("key_rejected_at", "created_at", "updated_at")}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         # A config belongs to one user for life; create a new one for someone else.
-        return ("user", "masked_key", "created_at", "updated_at")
+        return ("user", "masked_key", "key_rejected_at", "created_at", "updated_at")
 
     @admin.display(description="API key")
     def masked_key(self, obj: LLMConfig) -> str:

@@ -1,8 +1,6 @@
 """Admin forms for LLM configs (the API key is write-only) and agents (tool definitions)."""
 
 import json
-import re
-from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -10,6 +8,7 @@ from django.forms.fields import InvalidJSONInput
 
 from llm import validation
 from llm.models import Agent, LLMConfig
+from llm.tool_catalogue import validate_tool_names
 
 API_KEY_FIELD = "api_key"
 
@@ -21,12 +20,6 @@ class PrettyJSONField(forms.JSONField):
         if isinstance(value, InvalidJSONInput):
             return value
         return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
-
-
-def _messages(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [f"{name}: {message}" for name, msgs in exc.message_dict.items() for message in msgs]
-    return exc.messages
 
 
 class LLMConfigAdminForm(forms.ModelForm):
@@ -74,26 +67,25 @@ class LLMConfigAdminForm(forms.ModelForm):
         if cleaned_data.get("model_settings", {}) is None:  # a blank box means no settings
             cleaned_data["model_settings"] = {}
         provider = cleaned_data.get("provider")
-        key = cleaned_data.get(API_KEY_FIELD) or ""
         if not provider:
             return cleaned_data
-        provider_changed = not self.instance._state.adding and provider != self.instance.provider
-        if provider_changed and not key:
-            self.add_error(API_KEY_FIELD, "A new provider needs its own API key: enter it too.")
-        if key:
-            try:
-                cleaned_data[API_KEY_FIELD] = validation.validate_api_key(
-                    provider=provider, api_key=key
-                )
-            except ValidationError as exc:
-                self.add_error(API_KEY_FIELD, _messages(exc))
-        if "model_settings" in cleaned_data:  # absent when the JSON did not parse
-            try:
-                cleaned_data["model_settings"] = validation.validate_model_settings(
-                    provider=provider, model_settings=cleaned_data["model_settings"]
-                )
-            except ValidationError as exc:
-                self.add_error("model_settings", _messages(exc))
+        try:
+            valid = validation.validate_config(
+                current=None if self.instance._state.adding else self.instance,
+                provider=provider,
+                api_key=cleaned_data.get(API_KEY_FIELD) or None,
+                # Absent when the JSON did not parse: that error is shown already.
+                model_settings=cleaned_data.get("model_settings"),
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                if field not in self.errors:  # e.g. a required key: the form said so
+                    self.add_error(field, messages)
+            return cleaned_data
+        if valid.api_key is not None:
+            cleaned_data[API_KEY_FIELD] = valid.api_key
+        if valid.model_settings is not None:
+            cleaned_data["model_settings"] = valid.model_settings
         return cleaned_data
 
     def _get_validation_exclusions(self):
@@ -102,41 +94,6 @@ class LLMConfigAdminForm(forms.ModelForm):
         exclusions = super()._get_validation_exclusions()
         exclusions.add("is_active")
         return exclusions
-
-
-FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-FUNCTION_KEYS = {"name", "description", "parameters"}
-
-
-def validate_function_definitions(value: Any) -> None:
-    """Tool definitions as providers take them: a list of {name, description, parameters}."""
-    if not isinstance(value, list):
-        raise ValidationError("Functions must be a JSON list of tool definitions.")
-    errors = []
-    seen: set[str] = set()
-    for index, item in enumerate(value, start=1):
-        where = f"Function {index}"
-        if not isinstance(item, dict):
-            errors.append(f"{where}: must be an object with name, description and parameters.")
-            continue
-        unknown = sorted(set(item) - FUNCTION_KEYS)
-        if unknown:
-            errors.append(f"{where}: unknown keys {', '.join(unknown)}.")
-        name = item.get("name")
-        if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
-            errors.append(f"{where}: name must be 1-64 letters, digits, '_' or '-'.")
-        elif name in seen:
-            errors.append(f"{where}: the name {name!r} is used twice.")
-        else:
-            seen.add(name)
-            where = f"Function {name!r}"
-        if not isinstance(item.get("description", ""), str):
-            errors.append(f"{where}: description must be a string.")
-        parameters = item.get("parameters", {"type": "object"})
-        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
-            errors.append(f'{where}: parameters must be a JSON schema with "type": "object".')
-    if errors:
-        raise ValidationError(errors)
 
 
 class AgentAdminForm(forms.ModelForm):
@@ -150,5 +107,5 @@ class AgentAdminForm(forms.ModelForm):
         functions = self.cleaned_data.get("functions")
         if functions is None:
             return []
-        validate_function_definitions(functions)
+        validate_tool_names(functions)
         return functions

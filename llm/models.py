@@ -5,6 +5,7 @@ from django.db.models import Q
 from core.models import TimestampedModel, choices_constraint
 from llm import crypto
 from llm.fields import EncryptedColumnQuerySet, EncryptedTextField
+from llm.tool_catalogue import validate_tool_names
 
 
 class Provider(models.TextChoices):
@@ -26,6 +27,11 @@ class LLMConfig(TimestampedModel):
     api_key_last4 = models.CharField(max_length=4, editable=False)
     model_settings = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False)
+    key_rejected_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the provider last refused this key (401/403); cleared by a new key.",
+    )
 
     objects = EncryptedColumnQuerySet.as_manager()
 
@@ -46,6 +52,7 @@ class LLMConfig(TimestampedModel):
     def set_api_key(self, plaintext: str) -> None:
         self.api_key_encrypted = crypto.encrypt(plaintext)
         self.api_key_last4 = plaintext[-4:]
+        self.key_rejected_at = None
 
     def get_api_key(self) -> str:
         """The plaintext key; raises crypto.DecryptionError if no key can open it."""
@@ -64,9 +71,23 @@ class Agent(TimestampedModel):
     model = models.CharField(max_length=100)
     system_prompt = models.TextField(blank=True)
     functions = models.JSONField(
-        default=list, blank=True, help_text="Tool definitions: name, description, parameters."
+        default=list,
+        blank=True,
+        validators=[validate_tool_names],
+        help_text="The tools this agent may use, by name, from Zapa's tool catalogue "
+        '(e.g. ["search_messages", "create_reminder"]).',
     )
     is_active = models.BooleanField(default=True)
+    house_config = models.ForeignKey(
+        LLMConfig,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"user__is_staff": True},
+        help_text="Optional: a staff member's LLM config the assistant uses for contacts "
+        "without their own. Off when empty.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,4 +1,5 @@
-"""Writes for LLM configs. Keyword-only arguments; each service owns its transaction.
+"""Writes for LLM configs and their stored keys. Keyword-only arguments; each service
+owns its transaction.
 
 Validation errors are Django `ValidationError`s keyed by field (`provider`,
 `api_key`, `model_settings`), usable by the API and the admin alike. Audit rows
@@ -8,7 +9,6 @@ record only what is not secret: provider, the key's last 4 characters, the model
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,39 +17,9 @@ from core.audit import AuditAction, audit_log_record
 from llm import crypto
 from llm.key_check import Outcome, ProviderCheck, check_api_key
 from llm.models import ActionLog, LLMConfig
-from llm.validation import validate_api_key, validate_model_settings, validate_provider
+from llm.validation import validate_config
 
 ACTION_CHECK_KEY = "check_key"
-
-
-def _field_error(field: str, exc: ValidationError) -> ValidationError:
-    """Re-key a validator's error under the model field it concerns."""
-    if hasattr(exc, "error_dict"):
-        messages = [f"{name}: {m}" for name, msgs in exc.message_dict.items() for m in msgs]
-    else:
-        messages = exc.messages
-    return ValidationError({field: messages})
-
-
-def _clean_provider(provider: Any) -> str:
-    try:
-        return validate_provider(provider).id
-    except ValidationError as exc:
-        raise _field_error("provider", exc) from None
-
-
-def _clean_key(provider: str, api_key: Any) -> str:
-    try:
-        return validate_api_key(provider=provider, api_key=api_key)
-    except ValidationError as exc:
-        raise _field_error("api_key", exc) from None
-
-
-def _clean_settings(provider: str, model_settings: Any) -> dict[str, Any]:
-    try:
-        return validate_model_settings(provider=provider, model_settings=model_settings)
-    except ValidationError as exc:
-        raise _field_error("model_settings", exc) from None
 
 
 def _lock_user_configs(user_id: int) -> list[LLMConfig]:
@@ -84,24 +54,16 @@ def llm_config_create(
     actor: User | None = None,
     request=None,
 ) -> LLMConfig:
-    provider = _clean_provider(provider)
-    errors: dict[str, list[str]] = {}
-    key = clean_settings = None
-    try:
-        key = _clean_key(provider, api_key)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    try:
-        clean_settings = _clean_settings(provider, {} if model_settings is None else model_settings)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    if errors:
-        raise ValidationError(errors)
-
-    config = LLMConfig(
-        user=user, provider=provider, model_settings=clean_settings, is_active=is_active
+    valid = validate_config(
+        current=None, provider=provider, api_key=api_key, model_settings=model_settings
     )
-    config.set_api_key(key)
+    config = LLMConfig(
+        user=user,
+        provider=valid.provider,
+        model_settings=valid.model_settings,
+        is_active=is_active,
+    )
+    config.set_api_key(valid.api_key)
     with transaction.atomic():
         if is_active:
             _deactivate_others(user.pk, keep_id=None)
@@ -111,9 +73,9 @@ def llm_config_create(
             actor=actor,
             resource=config,
             changes={
-                "provider": provider,
+                "provider": config.provider,
                 "api_key_last4": config.api_key_last4,
-                "model": clean_settings["model"],
+                "model": config.model_settings["model"],
                 "is_active": is_active,
             },
             request=request,
@@ -125,11 +87,13 @@ def llm_config_set_key(
     *, config: LLMConfig, api_key: str, actor: User | None = None, request=None
 ) -> LLMConfig:
     """Replace the key (same provider), encrypted under the current primary key."""
-    key = _clean_key(config.provider, api_key)
+    key = validate_config(current=config, provider=config.provider, api_key=api_key).api_key
     old_last4 = config.api_key_last4
     config.set_api_key(key)
     with transaction.atomic():
-        config.save(update_fields=["api_key_encrypted", "api_key_last4", "updated_at"])
+        config.save(
+            update_fields=["api_key_encrypted", "api_key_last4", "key_rejected_at", "updated_at"]
+        )
         audit_log_record(
             action=AuditAction.LLM_KEY_CHANGED,
             actor=actor,
@@ -168,33 +132,17 @@ def llm_config_update(
 ) -> LLMConfig:
     """Change the provider, key and/or settings (settings are replaced as a whole).
 
-    A new provider needs a new key in the same call: a key only works with the
-    provider that issued it. Settings are re-validated when they or the provider
-    change; with a new provider and no settings, the old ones carry over minus the
-    model (the new provider's default applies).
+    A new provider needs a new key in the same call; with a new provider and no
+    settings, the old ones carry over minus the model (llm.validation.validate_config).
     """
-    new_provider = config.provider if provider is None else _clean_provider(provider)
+    valid = validate_config(
+        current=config,
+        provider=config.provider if provider is None else provider,
+        api_key=api_key,
+        model_settings=model_settings,
+    )
+    new_provider, key, clean_settings = valid.provider, valid.api_key, valid.model_settings
     provider_changed = new_provider != config.provider
-    errors: dict[str, list[str]] = {}
-    key = clean_settings = None
-
-    if provider_changed and api_key is None:
-        errors["api_key"] = ["A new provider needs its own API key: send api_key too."]
-    if api_key is not None:
-        try:
-            key = _clean_key(new_provider, api_key)
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-    if model_settings is not None or provider_changed:
-        base = model_settings
-        if base is None:
-            base = {k: v for k, v in config.model_settings.items() if k != "model"}
-        try:
-            clean_settings = _clean_settings(new_provider, base)
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-    if errors:
-        raise ValidationError(errors)
 
     old_provider, old_last4, old_settings = (
         config.provider,
@@ -207,7 +155,7 @@ def llm_config_update(
         fields.append("provider")
     if key is not None:
         config.set_api_key(key)
-        fields += ["api_key_encrypted", "api_key_last4"]
+        fields += ["api_key_encrypted", "api_key_last4", "key_rejected_at"]
     if clean_settings is not None and clean_settings != old_settings:
         config.model_settings = clean_settings
         fields.append("model_settings")
@@ -390,3 +338,109 @@ def llm_config_check_key(
             request=request,
         )
     return KeyCheckReport(outcome=check.outcome, message=check.message, action_log=log, check=check)
+
+
+@dataclass(frozen=True)
+class KeyRotationResult:
+    total: int
+    rotated: int
+    already_current: int
+    undecryptable_ids: tuple[int, ...]
+    dry_run: bool = False
+
+
+_IDS_SHOWN = 50
+
+
+class KeyRotationIncomplete(Exception):
+    """Some stored values could not be decrypted by any configured key."""
+
+    def __init__(self, result: KeyRotationResult):
+        self.result = result
+        shown = result.undecryptable_ids[:_IDS_SHOWN]
+        ids = ", ".join(str(pk) for pk in shown)
+        if len(result.undecryptable_ids) > len(shown):
+            ids += f" and {len(result.undecryptable_ids) - len(shown)} more"
+        super().__init__(
+            f"{len(result.undecryptable_ids)} stored API key(s) could not be decrypted by any "
+            f"key in FIELD_ENCRYPTION_KEYS (LLM config ids: {ids}). Add the key that wrote them "
+            "back to FIELD_ENCRYPTION_KEYS, or have their owners enter the API key again."
+        )
+
+
+def llm_keys_rotation_run(
+    *, actor: User | None = None, batch_size: int = 500, dry_run: bool = False
+) -> KeyRotationResult:
+    """Re-encrypt every stored key under the first key of `FIELD_ENCRYPTION_KEYS` and
+    report the counts (`manage.py rotate_encryption_keys`).
+
+    Values no configured key can open are left untouched and reported by id. Each
+    batch is rewritten under row locks in its own transaction, so a concurrent
+    `llm_config_set_key` is never overwritten with a stale value. A dry run only
+    counts; a real run writes one audit row (counts only).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    crypto.key_ring()  # an empty or invalid ring fails here, before any row is read
+    total = rotated = already_current = 0
+    undecryptable: list[int] = []
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                LLMConfig.objects.select_for_update()
+                .filter(pk__gt=last_pk)
+                .order_by("pk")
+                .only("pk", "api_key_encrypted")[:batch_size]
+            )
+            if not batch:
+                break
+            changed = []
+            for config in batch:
+                try:
+                    new_value = crypto.rotate(config.api_key_encrypted or "")
+                except crypto.DecryptionError:
+                    undecryptable.append(config.pk)
+                    continue
+                if new_value == config.api_key_encrypted:
+                    already_current += 1
+                else:
+                    config.api_key_encrypted = new_value
+                    changed.append(config)
+            if changed and not dry_run:
+                LLMConfig.objects.bulk_update(changed, ["api_key_encrypted"])
+            rotated += len(changed)
+            total += len(batch)
+            last_pk = batch[-1].pk
+    result = KeyRotationResult(
+        total=total,
+        rotated=rotated,
+        already_current=already_current,
+        undecryptable_ids=tuple(undecryptable),
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        audit_log_record(
+            action=AuditAction.LLM_KEYS_ROTATED,
+            actor=actor,
+            resource_type="llmconfig",
+            changes={
+                "total": total,
+                "rotated": rotated,
+                "already_current": already_current,
+                "undecryptable": len(undecryptable),
+            },
+        )
+    return result
+
+
+def llm_keys_rotate(*, actor: User | None = None, batch_size: int = 500) -> int:
+    """Re-encrypt every stored key under the first key; return how many were rewritten.
+
+    Raises KeyRotationIncomplete (after rotating every value it could) when some
+    value cannot be decrypted by any configured key.
+    """
+    result = llm_keys_rotation_run(actor=actor, batch_size=batch_size)
+    if result.undecryptable_ids:
+        raise KeyRotationIncomplete(result)
+    return result.rotated

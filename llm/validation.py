@@ -1,15 +1,18 @@
-"""Per-provider validation of API key formats and model settings.
+"""Per-provider validation of API key formats and model settings, and of a config
+as a whole (`validate_config`), for the API serializers, the admin form and the
+services alike.
 
 Errors are Django `ValidationError`s so the API serializers and the admin forms can
 both show them. No message ever repeats the key it rejects.
 """
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from llm.models import Provider
+from llm.models import LLMConfig, Provider
 from llm.providers import (
     API_KEY_MAX_LENGTH,
     CUSTOM_INSTRUCTIONS_MAX_LENGTH,
@@ -18,6 +21,7 @@ from llm.providers import (
 )
 
 SETTINGS_KEYS = ("model", "temperature", "max_tokens", "custom_instructions")
+NEW_PROVIDER_NEEDS_KEY = "A new provider needs its own API key: send api_key too."
 
 
 def validate_provider(provider: Any) -> ProviderSpec:
@@ -148,6 +152,91 @@ def merge_model_settings(
     if not isinstance(changes, dict):
         raise ValidationError("Model settings must be a JSON object.", code="invalid")
     return {**base, **changes}
+
+
+@dataclass(frozen=True)
+class ValidConfig:
+    """A config's checked values; None where the stored value stays as it is."""
+
+    provider: str
+    api_key: str | None
+    model_settings: dict[str, Any] | None
+
+
+class ConfigInvalid(ValidationError):
+    """Every problem of a config at once, by field.
+
+    As a ValidationError its messages are flat ("temperature: Must be…" under
+    `model_settings`); `by_field` keeps each field's own error, whose settings the
+    API reports one by one.
+    """
+
+    def __init__(self, by_field: dict[str, ValidationError]):
+        self.by_field = by_field
+        super().__init__({field: _flat_messages(error) for field, error in by_field.items()})
+
+
+def validate_config(
+    *,
+    current: LLMConfig | None,
+    provider: Any,
+    api_key: Any = None,
+    model_settings: Any = None,
+    merge_settings: bool = False,
+) -> ValidConfig:
+    """A new config (`current` None) or a change to `current`, checked as a whole.
+
+    A new config needs a key; its settings default to none (the provider's default
+    model). In a change, `api_key` and `model_settings` left None keep the stored
+    ones, and `model_settings` replaces the stored settings, or is a JSON merge
+    patch onto them with `merge_settings`. A key only works with the provider that
+    issued it, so a new provider needs a new key; the stored settings then carry
+    over without the model (see merge_model_settings) and are checked against the
+    new provider's ranges. Raises ConfigInvalid with every bad field (an unknown
+    provider alone: nothing else can be checked without one).
+    """
+    try:
+        provider = validate_provider(provider).id
+    except ValidationError as exc:
+        raise ConfigInvalid({"provider": exc}) from None
+    provider_changed = current is not None and provider != current.provider
+    errors: dict[str, ValidationError] = {}
+
+    key = None
+    if current is None or api_key is not None:
+        try:
+            key = validate_api_key(provider=provider, api_key=api_key)
+        except ValidationError as exc:
+            errors["api_key"] = exc
+    elif provider_changed:
+        errors["api_key"] = ValidationError(NEW_PROVIDER_NEEDS_KEY, code="required")
+
+    settings = None
+    if current is None or model_settings is not None or provider_changed:
+        try:
+            if current is None:
+                candidate = {} if model_settings is None else model_settings
+            elif merge_settings or model_settings is None:
+                candidate = merge_model_settings(
+                    current=current.model_settings,
+                    changes=model_settings,
+                    provider_changed=provider_changed,
+                )
+            else:
+                candidate = model_settings
+            settings = validate_model_settings(provider=provider, model_settings=candidate)
+        except ValidationError as exc:
+            errors["model_settings"] = exc
+
+    if errors:
+        raise ConfigInvalid(errors)
+    return ValidConfig(provider=provider, api_key=key, model_settings=settings)
+
+
+def _flat_messages(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [f"{name}: {m}" for name, messages in error.message_dict.items() for m in messages]
+    return error.messages
 
 
 def _is_number(value: Any) -> bool:

@@ -14,15 +14,16 @@ from django.utils.html import format_html
 
 from core.admin_mixins import ExactSearchMixin, ReadOnlyAdminMixin, pretty_json
 from core.admin_pagination import BigTableAdminMixin
-from core.audit import AuditAction, audit_log_record
 from core.whatsapp.bridge import BridgeError
 from messaging import admin_views, pairing
 from messaging.export import EXPORT_FIELDS, export_response
+from messaging.ingest.events import EVENT_TYPES
 from messaging.ingest.receive import events_reprocess
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.search import search_messages
 from messaging.selectors import message_iter_oldest_first
-from messaging.session_sync import whatsapp_sessions_sync
+from messaging.services.exports import messages_export_record
+from messaging.services.sessions import whatsapp_session_disconnect, whatsapp_sessions_sync
 
 # Bridge calls are one HTTP request per session: keep one admin request short.
 MAX_SESSIONS_PER_ACTION = 20
@@ -122,9 +123,9 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
         # Formatted here: the change page prints a method's value as it is.
         return display_for_value(obj.bridge_checked_at, self.get_empty_value_display())
 
-    @admin.action(description="Check with the bridge", permissions=["change"])
-    def check_with_bridge(self, request, queryset):
-        """Ask the bridge about each selected session (any status) and record its answers."""
+    def _few_sessions(self, request, queryset) -> list[WhatsAppSession] | None:
+        """The selected sessions, or None (and a message) when there are too many: each
+        is one request to the bridge, and an admin request must stay short."""
         sessions = list(queryset.order_by("pk")[: MAX_SESSIONS_PER_ACTION + 1])
         if len(sessions) > MAX_SESSIONS_PER_ACTION:
             self.message_user(
@@ -132,6 +133,14 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
                 f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
                 messages.ERROR,
             )
+            return None
+        return sessions
+
+    @admin.action(description="Check with the bridge", permissions=["change"])
+    def check_with_bridge(self, request, queryset):
+        """Ask the bridge about each selected session (any status) and record its answers."""
+        sessions = self._few_sessions(request, queryset)
+        if sessions is None:
             return
         report = whatsapp_sessions_sync(sessions=sessions, request=request)
         if report.unreachable:
@@ -146,20 +155,13 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
         description="Disconnect selected sessions at the WhatsApp bridge", permissions=["change"]
     )
     def disconnect_sessions(self, request, queryset):
-        sessions = list(queryset.order_by("pk")[: MAX_SESSIONS_PER_ACTION + 1])
-        if len(sessions) > MAX_SESSIONS_PER_ACTION:
-            self.message_user(
-                request,
-                f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
-                messages.ERROR,
-            )
+        sessions = self._few_sessions(request, queryset)
+        if sessions is None:
             return
         done = 0
         for session in sessions:
             try:
-                pairing.whatsapp_session_disconnect(
-                    session=session, actor=request.user, request=request
-                )
+                whatsapp_session_disconnect(session=session, actor=request.user, request=request)
             except BridgeError as exc:
                 self.message_user(
                     request, f"Session {session.bridge_session_id}: {exc}", messages.ERROR
@@ -257,11 +259,10 @@ class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     @admin.action(description="Export selected messages as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
         """A streamed download, oldest first, in batches: any number of messages."""
-        audit_log_record(
-            action=AuditAction.MESSAGES_EXPORTED,
+        messages_export_record(
             actor=request.user,
-            resource_type="message",
-            changes={"format": "csv", "all_matching": bool(request.POST.get("select_across"))},
+            export_format="csv",
+            all_matching=bool(request.POST.get("select_across")),
             request=request,
         )
         batches = message_iter_oldest_first(queryset, fields=EXPORT_FIELDS)
@@ -290,23 +291,13 @@ class MessageAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         return matches, False
 
 
-# The bridge contract's event types (DESIGN.md); listed here so the filter runs no query.
-BRIDGE_EVENT_TYPES = (
-    "message.received",
-    "message.sent",
-    "message.delivered",
-    "message.read",
-    "session.connected",
-    "session.disconnected",
-)
-
-
 class WebhookEventTypeFilter(admin.SimpleListFilter):
     title = "event type"
     parameter_name = "event_type"
 
     def lookups(self, request, model_admin):
-        return [(event_type, event_type) for event_type in BRIDGE_EVENT_TYPES]
+        # The bridge contract's event types, known in advance: the filter runs no query.
+        return [(event_type, event_type) for event_type in EVENT_TYPES]
 
     def queryset(self, request, queryset):
         value = self.value()

@@ -1,69 +1,17 @@
-"""Reconcile WhatsApp sessions with the bridge (zapw).
+"""Reconciling WhatsApp sessions with the bridge: what a run reports, and how its
+messages show the bridge (never its API key).
 
-The bridge sends no `session.disconnected` webhook when a session is deleted or
-when the bridge itself stops, so a session would stay "connected" here forever.
-`whatsapp_sessions_sync` asks the bridge about each session (`GET /sessions/{id}`)
-and records what it answers:
-
-==============================  ==============================================
-bridge answer                   our row
-==============================  ==============================================
-404 (no such session)           ``disconnected`` (reason kept in metadata)
-``connected``                   ``connected`` (phone number from the bridge)
-``disconnected``                ``disconnected``
-``qr_waiting``                  ``qr_pending`` (with the bridge's current QR)
-``initializing``/``connecting`` unchanged: the bridge is reconnecting
-==============================  ==============================================
-
-Every answered session gets ``bridge_checked_at``; a change of status (or of the
-session's phone number) is audited as ``session_synced``.
-
-Each bridge call runs outside any transaction; the row is then locked and updated
-in its own short transaction. If the row was written meanwhile (a webhook, the
-pairing page, another run), whoever wrote it knew at least as much as the answer
-we hold, so its status is left alone and the next run looks again.
-
-When the bridge cannot be reached (network error, timeout, 5xx, an answer that is
-not JSON) or refuses us (401/403: a wrong API key), nothing is changed for that
-session and the run stops there: the bridge is down, asking about the rest would
-only pile up timeouts. The report says so (`SyncReport.unreachable`), and the
-management command exits non-zero so cron can alert.
+Pure: the run itself, which asks the bridge and writes the rows, is
+`messaging.services.sessions.whatsapp_sessions_sync`.
 """
 
-import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from core.audit import AuditAction, audit_log_record
 from core.whatsapp.bridge import BridgeClient, BridgeError
-from messaging.jid import InvalidJid, parse_jid
-from messaging.models import WhatsAppSession
 
-logger = logging.getLogger(__name__)
-
-Status = WhatsAppSession.Status
-
-AUDIT_SESSION_SYNCED = "session_synced"
-GONE_REASON = "The bridge no longer has this session."
-DISCONNECTED_REASON = "The bridge reports this session as disconnected."
-
-# zapw's session states and the status each means for our row (None: leave it).
-BRIDGE_STATUSES: dict[str, str | None] = {
-    "initializing": None,
-    "connecting": None,
-    "qr_waiting": Status.QR_PENDING,
-    "connected": Status.CONNECTED,
-    "disconnected": Status.DISCONNECTED,
-}
 # Answers that mean the bridge will not answer about any session right now.
 _BRIDGE_REFUSES = (401, 403)
 # How many sessions a summary names before "and N more".
@@ -136,214 +84,24 @@ class SyncReport:
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-@dataclass(frozen=True)
-class _Seen:
-    """A session as it was just before the bridge was asked about it."""
-
-    pk: int
-    bridge_session_id: str
-    status: str
-    updated_at: datetime
-
-
-def whatsapp_sessions_sync(
-    *,
-    sessions: Iterable[WhatsAppSession] | None = None,
-    client: BridgeClient | None = None,
-    request=None,
-) -> SyncReport:
-    """Ask the bridge about sessions and record its answers (see the module docstring).
-
-    By default every session that is not ``disconnected``; with `sessions` (a
-    queryset or any iterable of sessions) exactly those, whatever their status.
-    `request`, when given (the admin), is the audit rows' actor and origin.
-    """
-    client = client or BridgeClient.from_settings()
-    report = SyncReport(bridge_url=_safe_url(client.base_url))
-    actor = getattr(request, "user", None)
-    pending = _snapshot(sessions)
-    for index, seen in enumerate(pending):
-        try:
-            data: Any = client.get_session(seen.bridge_session_id)
-        except BridgeError as exc:
-            if exc.status_code == 404:
-                _record(seen, None, report=report, actor=actor, request=request)
-                continue
-            message = _redact(str(exc), client)
-            if _bridge_down(exc):
-                logger.warning(
-                    "Session sync stopped: the bridge at %s failed (%s)", report.bridge_url, message
-                )
-                report.unreachable, report.error = True, message
-                report.not_checked = [s.bridge_session_id for s in pending[index:]]
-                break
-            report.failed.append((seen.bridge_session_id, message))
-            continue
-        _record(seen, data, report=report, actor=actor, request=request)
-    return report
-
-
-def _bridge_down(exc: BridgeError) -> bool:
+def bridge_down(exc: BridgeError) -> bool:
     """Does this failure mean the bridge will not answer about any session now?"""
     code = exc.status_code
     return code is None or code >= 500 or code in _BRIDGE_REFUSES
 
 
-def _snapshot(sessions: Iterable[WhatsAppSession] | None) -> list[_Seen]:
-    """The sessions to ask about, read fresh from the database, by primary key."""
-    rows = WhatsAppSession.objects.all()
-    if sessions is None:
-        rows = rows.exclude(status=Status.DISCONNECTED)
-    else:
-        if isinstance(sessions, QuerySet):
-            pks = list(sessions.values_list("pk", flat=True))
-        else:
-            pks = [session.pk for session in sessions]
-        rows = rows.filter(pk__in=pks)
-    fields = ("pk", "bridge_session_id", "status", "updated_at")
-    return [_Seen(*row) for row in rows.order_by("pk").values_list(*fields)]
+def bridge_url_shown(client: BridgeClient) -> str:
+    """The bridge's URL as a report shows it."""
+    return _safe_url(client.base_url)
 
 
-def _record(seen: _Seen, data: Any, *, report: SyncReport, actor, request) -> None:
-    """Apply one answer (None: the bridge has no such session) to the locked row."""
-    gone = data is None
-    if gone:
-        bridge_status = "not_found"
-        wanted: str | None = Status.DISCONNECTED
-        data = {}
-    elif isinstance(data, dict):
-        bridge_status = str(data.get("status") or "")[:32]
-        wanted = BRIDGE_STATUSES.get(bridge_status)
-        if bridge_status not in BRIDGE_STATUSES:
-            logger.warning(
-                "The bridge reports session %s in an unknown state %r; left as it is",
-                seen.bridge_session_id,
-                bridge_status,
-            )
-    else:
-        bridge_status, wanted, data = "", None, {}
-        logger.warning(
-            "The bridge answered about session %s with something that is not a session",
-            seen.bridge_session_id,
-        )
-    now = timezone.now()
-    with transaction.atomic():
-        session = WhatsAppSession.objects.select_for_update().filter(pk=seen.pk).first()
-        if session is None:  # deleted here meanwhile: nothing to record
-            return
-        report.checked += 1
-        if gone:
-            report.gone.append(session.bridge_session_id)
-        fields = {"bridge_checked_at"}
-        session.bridge_checked_at = now
-        if session.status != seen.status or session.updated_at != seen.updated_at:
-            # Written while we waited for the bridge: that write is at least as new.
-            report.skipped.append(session.bridge_session_id)
-            session.save(update_fields=sorted(fields))
-            return
-        previous_status, previous_phone = session.status, session.phone_number
-        if wanted == Status.CONNECTED:
-            fields |= _connected(session, data, now)
-        elif wanted == Status.DISCONNECTED:
-            fields |= _disconnected(session, GONE_REASON if gone else DISCONNECTED_REASON, now)
-        elif wanted == Status.QR_PENDING:
-            fields |= _qr_pending(session, data)
-        status_changed = session.status != previous_status
-        phone_changed = session.phone_number != previous_phone
-        if fields != {"bridge_checked_at"}:  # a mere check is not a change of the row
-            fields.add("updated_at")
-        session.save(update_fields=sorted(fields))
-        if status_changed:
-            report.changed.append((session.bridge_session_id, previous_status, session.status))
-        if status_changed or phone_changed:
-            changes: dict[str, Any] = {
-                "bridge_session_id": session.bridge_session_id,
-                "bridge_status": bridge_status,
-                "status": [previous_status, session.status],
-            }
-            if phone_changed:
-                changes["phone_number"] = [previous_phone, session.phone_number]
-            if status_changed and session.status == Status.DISCONNECTED:
-                changes["reason"] = session.metadata.get("disconnect_reason", "")
-            audit_log_record(
-                action=AuditAction.SESSION_SYNCED,
-                actor=actor,
-                resource=session,
-                changes=changes,
-                request=request,
-            )
-
-
-def _connected(session: WhatsAppSession, data: dict, now: datetime) -> set[str]:
-    fields = set()
-    if session.status != Status.CONNECTED:
-        session.status = Status.CONNECTED
-        session.connected_at = _bridge_time(data.get("connectedAt")) or now
-        fields |= {"status", "connected_at"}
-    phone_number = _phone_number(data.get("phoneNumber"))
-    if phone_number and phone_number != session.phone_number:
-        session.phone_number = phone_number
-        fields.add("phone_number")
-    if session.qr_code or session.qr_expires_at:
-        session.qr_code, session.qr_expires_at = "", None
-        fields |= {"qr_code", "qr_expires_at"}
-    return fields
-
-
-def _disconnected(session: WhatsAppSession, reason: str, now: datetime) -> set[str]:
-    fields = set()
-    if session.status != Status.DISCONNECTED:
-        session.status = Status.DISCONNECTED
-        session.disconnected_at = now
-        session.metadata = {**session.metadata, "disconnect_reason": reason}
-        fields |= {"status", "disconnected_at", "metadata"}
-    if session.qr_code or session.qr_expires_at:
-        session.qr_code, session.qr_expires_at = "", None
-        fields |= {"qr_code", "qr_expires_at"}
-    return fields
-
-
-def _qr_pending(session: WhatsAppSession, data: dict) -> set[str]:
-    fields = set()
-    if session.status != Status.QR_PENDING:
-        session.status = Status.QR_PENDING
-        fields.add("status")
-    qr_code = data.get("qrCode")
-    if isinstance(qr_code, str) and qr_code and qr_code != session.qr_code:
-        session.qr_code = qr_code
-        session.qr_expires_at = _bridge_time(data.get("qrExpiresAt"))
-        fields |= {"qr_code", "qr_expires_at"}
-    return fields
-
-
-def _phone_number(value: Any) -> str:
-    """E.164 from the bridge's phoneNumber (digits or a JID); "" when it is not one."""
-    if value in (None, ""):
-        return ""
-    try:
-        return parse_jid(value).phone_number or ""
-    except InvalidJid:
-        return ""
-
-
-def _bridge_time(value: Any) -> datetime | None:
-    """An ISO 8601 string or epoch milliseconds, as an aware datetime (None if neither)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(value / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            parsed = parse_datetime(value.strip())
-        except ValueError:
-            return None
-        if parsed is not None and timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed
-    return None
+def bridge_error_shown(exc: BridgeError, client: BridgeClient) -> str:
+    """A bridge error as we may show it: the API key never, even if the bridge echoed it."""
+    text = str(exc)
+    for key in {settings.WHATSAPP_BRIDGE_API_KEY, getattr(client, "_api_key", "")}:
+        if key:
+            text = text.replace(key, _REDACTED)
+    return text
 
 
 def _safe_url(url: str) -> str:
@@ -360,14 +118,6 @@ def _safe_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _redact(text: str, client: BridgeClient) -> str:
-    """A bridge error as we may show it: the API key never, even if the bridge echoed it."""
-    for key in {settings.WHATSAPP_BRIDGE_API_KEY, getattr(client, "_api_key", "")}:
-        if key:
-            text = text.replace(key, _REDACTED)
-    return text
 
 
 def _count(number: int, noun: str) -> str:

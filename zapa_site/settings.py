@@ -75,7 +75,6 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "knox",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # Zapa's apps, bottom layer first; each imports only from those above it in this
@@ -84,6 +83,7 @@ INSTALLED_APPS = [
     "accounts",
     "llm",
     "messaging",
+    "assistant",
     "zapa_site",
 ]
 
@@ -193,7 +193,6 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
@@ -251,6 +250,42 @@ LLM_PROVIDER_BASE_URLS = {
     ),
 }
 LLM_PROVIDER_TIMEOUT = env.float("LLM_PROVIDER_TIMEOUT", default=10.0)
+
+# Background work (docs/architecture.md, "The assistant loop"): Celery on Redis.
+# Empty: tasks run in the web process after the transaction commits, and
+# `manage.py run_scheduler` runs the periodic jobs (the laptop default).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is not lost with it
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "assistant-sweep": {"task": "assistant.sweep", "schedule": 30.0},
+    "assistant-reminders": {"task": "assistant.send_due_reminders", "schedule": 30.0},
+    "messaging-sync-bridge-sessions": {"task": "messaging.sync_bridge_sessions", "schedule": 60.0},
+}
+
+# The assistant. ASSISTANT_ENABLED=false is the kill switch: no new turns at all.
+ASSISTANT_ENABLED = env.bool("ASSISTANT_ENABLED", default=True)
+ASSISTANT_DEBOUNCE_SECONDS = env.float("ASSISTANT_DEBOUNCE_SECONDS", default=3.0)
+ASSISTANT_HUMAN_PAUSE_MINUTES = env.int("ASSISTANT_HUMAN_PAUSE_MINUTES", default=30)
+ASSISTANT_MAX_TURNS_PER_DAY = env.int("ASSISTANT_MAX_TURNS_PER_DAY", default=200)
+ASSISTANT_DAILY_TOKEN_BUDGET = env.int("ASSISTANT_DAILY_TOKEN_BUDGET", default=500_000)
+ASSISTANT_CONTEXT_MESSAGES = env.int("ASSISTANT_CONTEXT_MESSAGES", default=20)
+ASSISTANT_CONTEXT_CHARS = env.int("ASSISTANT_CONTEXT_CHARS", default=12_000)
+# How long a worker holds a turn; a turn whose worker died is run again after it.
+ASSISTANT_TURN_LEASE_SECONDS = env.int("ASSISTANT_TURN_LEASE_SECONDS", default=90)
+ASSISTANT_NO_CONFIG_NOTICE = env.str(
+    "ASSISTANT_NO_CONFIG_NOTICE",
+    default="Hi! To get answers from the assistant, log in to Zapa with your phone number "
+    "and add the API key of your AI provider (OpenAI, Anthropic or Google).",
+)
+ASSISTANT_KEY_REJECTED_NOTICE = env.str(
+    "ASSISTANT_KEY_REJECTED_NOTICE",
+    default="The assistant could not answer: your AI provider rejected your API key. "
+    "Log in to Zapa and update it.",
+)
 
 DEFAULT_EXCEPTION_REPORTER_FILTER = "zapa_site.error_reports.SecretScrubbingReporterFilter"
 

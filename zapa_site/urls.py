@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("messaging.api.urls")),
     path("api/v1/llm/", include("llm.api.urls")),
+    path("api/v1/", include("assistant.api.urls")),
 ]
 
 handler400 = "core.errors.handler400"

@@ -8,8 +8,8 @@ from django.utils import timezone
 from accounts import limits
 from accounts.admin_login import AdminLoginForm
 from accounts.models import User
+from accounts.tests.auth_helpers import fresh_cache  # noqa: F401 (fixture)
 from accounts.tests.factories import StaffUserFactory, UserFactory
-from accounts.tests.test_auth_helpers import fresh_cache  # noqa: F401 (fixture)
 from core.audit import AuditAction
 from core.models import AuditLog
 

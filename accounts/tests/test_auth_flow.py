@@ -13,8 +13,8 @@ from knox.models import AuthToken
 
 from accounts import codes, services
 from accounts.models import AuthCode, User
-from accounts.tests.factories import AuthCodeFactory, UserFactory
-from accounts.tests.test_auth_helpers import (
+from accounts.services import login_codes
+from accounts.tests.auth_helpers import (
     ME_URL,
     REQUEST_CODE_URL,
     VERIFY_URL,
@@ -25,6 +25,7 @@ from accounts.tests.test_auth_helpers import (
     verify,
     wrong_code,
 )
+from accounts.tests.factories import AuthCodeFactory, UserFactory
 from core.audit import AuditAction
 from core.models import AuditLog
 
@@ -371,7 +372,7 @@ def test_error_report_of_a_crash_during_verify_hides_the_code(outbox, monkeypatc
     def crash(**kwargs):
         raise RuntimeError("token store is down")
 
-    monkeypatch.setattr(services, "_token_create", crash)
+    monkeypatch.setattr(login_codes, "_token_create", crash)
     request = rf.post(
         VERIFY_URL,
         json.dumps({"phone_number": user.phone_number, "code": code}),

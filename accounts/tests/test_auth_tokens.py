@@ -8,14 +8,14 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.tests.factories import UserFactory
-from accounts.tests.test_auth_helpers import (
+from accounts.tests.auth_helpers import (
     LOGOUT_ALL_URL,
     LOGOUT_URL,
     ME_URL,
     fresh_cache,  # noqa: F401 (fixture)
     login,
 )
+from accounts.tests.factories import UserFactory
 from core.audit import AuditAction
 from core.models import AuditLog
 

@@ -1,4 +1,4 @@
-"""The limits that keep a login code unguessable (issue 4): per code, per number, per IP."""
+"""The limits that keep a login code unguessable: per code, per number, per IP."""
 
 import threading
 import uuid
@@ -14,8 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts import codes, limits, services
 from accounts.models import AuthCode, User
-from accounts.tests.factories import AuthCodeFactory, UserFactory
-from accounts.tests.test_auth_helpers import (
+from accounts.tests.auth_helpers import (
     REQUEST_CODE_URL,
     VERIFY_URL,
     code_sent_to,
@@ -24,6 +23,7 @@ from accounts.tests.test_auth_helpers import (
     verify,
     wrong_code,
 )
+from accounts.tests.factories import AuthCodeFactory, UserFactory
 from core.audit import AuditAction
 from core.models import AuditLog
 

@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
 
+from accounts.tests.auth_helpers import ME_URL
 from accounts.tests.factories import AuditLogFactory, AuthCodeFactory
-from accounts.tests.test_auth_helpers import ME_URL
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from accounts.models import AuthCode, User
 from accounts.tests.factories import AuditLogFactory, AuthCodeFactory, UserFactory
-from accounts.tests.raw_sql import raw_row
 from core.models import AuditLog
 from core.phone import normalize_phone_number
+from core.testing.raw_sql import raw_row
 from llm.models import ActionLog, LLMConfig
 from llm.tests.factories import ActionLogFactory, LLMConfigFactory
 from messaging.models import Message, WhatsAppSession

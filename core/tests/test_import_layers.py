@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bottom first: a module may import from its own layer and from those before it.
-LAYERS = ("core", "accounts", "llm", "messaging", "zapa_site")
+LAYERS = ("core", "accounts", "llm", "messaging", "assistant", "zapa_site")
 
 
 def _modules() -> dict[str, Path]:

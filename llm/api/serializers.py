@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from llm.models import LLMConfig, Provider
 from llm.providers import API_KEY_MAX_LENGTH, CUSTOM_INSTRUCTIONS_MAX_LENGTH
-from llm.validation import merge_model_settings, validate_api_key, validate_model_settings
+from llm.validation import ConfigInvalid, ValidConfig, validate_config
 
 PROVIDER_ERROR_MESSAGES = {
     "invalid_choice": f"Unknown provider. Choose one of: {', '.join(Provider.values)}.",
@@ -17,6 +17,17 @@ PROVIDER_ERROR_MESSAGES = {
 
 def drf_detail(exc: DjangoValidationError) -> Any:
     return exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+
+
+def _validated(**kwargs: Any) -> ValidConfig:
+    """llm.validation.validate_config, its errors as the API reports them: per field,
+    and per setting within model_settings."""
+    try:
+        return validate_config(**kwargs)
+    except ConfigInvalid as exc:
+        raise serializers.ValidationError(
+            {field: drf_detail(error) for field, error in exc.by_field.items()}
+        ) from None
 
 
 # -- documentation-only shapes ---------------------------------------------------------
@@ -38,16 +49,6 @@ class ModelSettingsField(serializers.JSONField):
     """Any JSON on the way in (checked per provider later), a settings object on the way out."""
 
 
-class LLMErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.JSONField(required=False)
-
-
-class LLMErrorSerializer(serializers.Serializer):
-    error = LLMErrorDetailSerializer()
-
-
 # -- input -------------------------------------------------------------------------------
 
 
@@ -58,7 +59,13 @@ class StrictInputSerializer(serializers.Serializer):
     it read.
     """
 
-    ignored_fields: tuple[str, ...] = ("id", "masked_api_key", "created_at", "updated_at")
+    ignored_fields: tuple[str, ...] = (
+        "id",
+        "masked_api_key",
+        "key_rejected_at",
+        "created_at",
+        "updated_at",
+    )
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -88,21 +95,13 @@ class LLMConfigCreateSerializer(StrictInputSerializer):
     )
 
     def validate(self, attrs):
-        provider = attrs["provider"]
-        errors = {}
-        try:
-            attrs["api_key"] = validate_api_key(provider=provider, api_key=attrs["api_key"])
-        except DjangoValidationError as exc:
-            errors["api_key"] = drf_detail(exc)
-        try:
-            attrs["model_settings"] = validate_model_settings(
-                provider=provider, model_settings=attrs["model_settings"]
-            )
-        except DjangoValidationError as exc:
-            errors["model_settings"] = drf_detail(exc)
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+        valid = _validated(
+            current=None,
+            provider=attrs["provider"],
+            api_key=attrs["api_key"],
+            model_settings=attrs["model_settings"],
+        )
+        return {**attrs, "api_key": valid.api_key, "model_settings": valid.model_settings}
 
 
 class LLMConfigUpdateSerializer(StrictInputSerializer):
@@ -138,30 +137,17 @@ class LLMConfigUpdateSerializer(StrictInputSerializer):
                     ]
                 }
             )
-        provider = attrs.get("provider", config.provider)
-        provider_changed = provider != config.provider
-        errors: dict[str, Any] = {}
-        if provider_changed and "api_key" not in attrs:
-            errors["api_key"] = ["A new provider needs its own API key: send api_key too."]
-        if "api_key" in attrs:
-            try:
-                attrs["api_key"] = validate_api_key(provider=provider, api_key=attrs["api_key"])
-            except DjangoValidationError as exc:
-                errors["api_key"] = drf_detail(exc)
-        if "model_settings" in attrs or provider_changed:
-            try:
-                merged = merge_model_settings(
-                    current=config.model_settings,
-                    changes=attrs.get("model_settings"),
-                    provider_changed=provider_changed,
-                )
-                attrs["model_settings"] = validate_model_settings(
-                    provider=provider, model_settings=merged
-                )
-            except DjangoValidationError as exc:
-                errors["model_settings"] = drf_detail(exc)
-        if errors:
-            raise serializers.ValidationError(errors)
+        valid = _validated(
+            current=config,
+            provider=attrs.get("provider", config.provider),
+            api_key=attrs.get("api_key"),
+            model_settings=attrs.get("model_settings"),
+            merge_settings=True,
+        )
+        if valid.api_key is not None:
+            attrs["api_key"] = valid.api_key
+        if valid.model_settings is not None:
+            attrs["model_settings"] = valid.model_settings
         return attrs
 
 
@@ -173,6 +159,11 @@ class LLMConfigSerializer(serializers.ModelSerializer):
         read_only=True, help_text='The key\'s last 4 characters, e.g. "…abcd".'
     )
     model_settings = ModelSettingsField(read_only=True)
+    key_rejected_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the provider last refused this key (401/403); null once a new key is set.",
+    )
 
     class Meta:
         model = LLMConfig
@@ -182,6 +173,7 @@ class LLMConfigSerializer(serializers.ModelSerializer):
             "masked_api_key",
             "model_settings",
             "is_active",
+            "key_rejected_at",
             "created_at",
             "updated_at",
         ]

@@ -1,23 +1,24 @@
 """LLM API: the provider catalogue, a user's configs, and checking a stored key."""
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from core.errors import error_body
+from core.errors import ErrorSerializer, error_body
+from core.pagination import KeysetField, KeysetPagination
 from llm import selectors, services
 from llm.api.serializers import (
     KeyCheckResultSerializer,
     LLMConfigCreateSerializer,
     LLMConfigSerializer,
     LLMConfigUpdateSerializer,
-    LLMErrorSerializer,
     ProviderSerializer,
     drf_detail,
 )
@@ -26,18 +27,22 @@ from llm.models import LLMConfig
 from llm.providers import all_providers
 
 TAG = "LLM"
-ERROR_400 = OpenApiResponse(LLMErrorSerializer, description="Invalid input (details per field).")
-ERROR_401 = OpenApiResponse(LLMErrorSerializer, description="Not logged in.")
-ERROR_404 = OpenApiResponse(LLMErrorSerializer, description="No such config among yours.")
+ERROR_400 = OpenApiResponse(ErrorSerializer, description="Invalid input (details per field).")
+ERROR_401 = OpenApiResponse(ErrorSerializer, description="Not logged in.")
+ERROR_404 = OpenApiResponse(ErrorSerializer, description="No such config among yours.")
+BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is invalid.")
 
 
 def _service_error(exc: DjangoValidationError) -> serializers.ValidationError:
     return serializers.ValidationError(drf_detail(exc))
 
 
-class LLMConfigPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
+class LLMConfigPagination(KeysetPagination):
+    keyset = (
+        KeysetField("created_at", descending=True, kind=datetime),
+        KeysetField("id", descending=True, kind=int),
+    )
+    cursor_salt = "llm.api.configs"
     max_page_size = 100
 
 
@@ -71,7 +76,7 @@ class LLMConfigListView(APIView):
     @extend_schema(
         tags=[TAG],
         summary="Your LLM configs, newest first",
-        responses={200: LLMConfigSerializer(many=True), 401: ERROR_401},
+        responses={200: LLMConfigSerializer(many=True), 400: BAD_QUERY, 401: ERROR_401},
     )
     def get(self, request):
         paginator = self.pagination_class()
@@ -202,11 +207,11 @@ class LLMConfigCheckView(ConfigMixin, APIView):
             200: KeyCheckResultSerializer,
             401: ERROR_401,
             404: ERROR_404,
-            409: OpenApiResponse(LLMErrorSerializer, description="The stored key is unreadable."),
-            422: OpenApiResponse(LLMErrorSerializer, description="The provider rejected the key."),
-            429: OpenApiResponse(LLMErrorSerializer, description="Too many checks; wait a minute."),
-            502: OpenApiResponse(LLMErrorSerializer, description="Provider error or unreachable."),
-            504: OpenApiResponse(LLMErrorSerializer, description="Provider timed out."),
+            409: OpenApiResponse(ErrorSerializer, description="The stored key is unreadable."),
+            422: OpenApiResponse(ErrorSerializer, description="The provider rejected the key."),
+            429: OpenApiResponse(ErrorSerializer, description="Too many checks; wait a minute."),
+            502: OpenApiResponse(ErrorSerializer, description="Provider error or unreachable."),
+            504: OpenApiResponse(ErrorSerializer, description="Provider timed out."),
         },
     )
     def post(self, request, pk: int):

@@ -14,11 +14,12 @@ tests can prove Zapa scrubs it. `mode` switches to failures: "error" (500),
 Every request is recorded (path, query, headers) for assertions.
 """
 
-import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from core.testing.http_server import LocalHTTPServer, send_bytes, send_json
 
 MODELS = {
     "openai": ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini"],
@@ -81,54 +82,30 @@ def _rejection(provider: str, key: str) -> tuple[int, dict]:
     }
 
 
-class FakeProviderServer:
+class FakeProviderServer(LocalHTTPServer):
     def __init__(self):
+        super().__init__()
         self.valid_keys: set[str] = set()
         self.mode = "ok"
         self.delay = 2.0
         self.requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format, *args):  # keep test output quiet
-                pass
-
-            def do_GET(self):
-                server._handle(self)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
         self._httpd.handle_error = lambda request, client_address: None
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     def base_urls(self) -> dict[str, str]:
         return {provider: f"{self.url}{prefix}" for provider, prefix in PREFIXES.items()}
 
-    def __enter__(self) -> "FakeProviderServer":
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc_info) -> None:
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._stopping.set()  # wakes the "slow" answers up
+        super().__exit__(*exc_info)
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(handler.path)
         provider = next(
             (p for p, prefix in PREFIXES.items() if parts.path == f"{prefix}/models"), None
         )
         if provider is None:
-            return self._send(handler, 404, {"error": {"message": "Not found"}})
+            return send_json(handler, 404, {"error": {"message": "Not found"}})
         headers = {name.lower(): value for name, value in handler.headers.items()}
         query = parse_qs(parts.query)
         self.requests.append(RecordedRequest(provider, parts.path, query, headers))
@@ -136,16 +113,16 @@ class FakeProviderServer:
         if self.mode == "slow":
             self._stopping.wait(self.delay)
         if self.mode == "error":
-            return self._send(handler, 500, {"error": {"message": "The server had an error"}})
+            return send_json(handler, 500, {"error": {"message": "The server had an error"}})
         if self.mode == "garbage":
-            return self._send_raw(handler, 200, b"<html>maintenance</html>", "text/html")
+            return send_bytes(handler, 200, b"<html>maintenance</html>", "text/html")
 
         key = self._key(provider, headers, query)
         if provider == "anthropic" and headers.get("anthropic-version") != "2023-06-01":
-            return self._send(handler, 400, {"error": {"message": "anthropic-version missing"}})
+            return send_json(handler, 400, {"error": {"message": "anthropic-version missing"}})
         if key not in self.valid_keys:
-            return self._send(handler, *_rejection(provider, key))
-        return self._send(handler, 200, _models_body(provider))
+            return send_json(handler, *_rejection(provider, key))
+        return send_json(handler, 200, _models_body(provider))
 
     @staticmethod
     def _key(provider: str, headers: dict[str, str], query: dict[str, list[str]]) -> str:
@@ -154,31 +131,6 @@ class FakeProviderServer:
         if provider == "anthropic":
             return headers.get("x-api-key", "")
         return headers.get("x-goog-api-key") or query.get("key", [""])[0]
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:
-        FakeProviderServer._send_raw(handler, status, json.dumps(body).encode(), "application/json")
-
-    @staticmethod
-    def _send_raw(handler, status: int, payload: bytes, content_type: str) -> None:
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", content_type)
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
-        except OSError:  # the client gave up (the timeout tests do that on purpose)
-            pass
-
-
-def unused_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens (connection refused)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # -- test keys and leak checks ---------------------------------------------------------

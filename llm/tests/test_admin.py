@@ -7,10 +7,10 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.tests.raw_sql import stored_ciphertext
 from core.models import AuditLog
 from llm import crypto
 from llm.models import ActionLog, Agent, LLMConfig
+from llm.tests.ciphertext import stored_ciphertext
 from llm.tests.factories import ActionLogFactory, AgentFactory, LLMConfigFactory
 
 pytestmark = pytest.mark.django_db
@@ -260,21 +260,18 @@ def test_no_admin_exposes_a_secret_column(staff_user):
 
 # --- Agents -----------------------------------------------------------------
 
-WEATHER_FUNCTION = (
-    '[{"name": "get_weather", "description": "Weather for a city",'
-    ' "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]'
-)
+TOOLS = '["search_messages", "create_reminder"]'
 
 
 def test_agent_pages_render(admin_client_logged_in):
-    agent = AgentFactory(functions=[{"name": "get_time", "parameters": {"type": "object"}}])
+    agent = AgentFactory(functions=["search_messages", "list_reminders"])
     client = admin_client_logged_in
     response = client.get(url("llm_agent_changelist"))
     assert response.status_code == 200
     assert agent.name in response.text
     response = client.get(url("llm_agent_change", agent.pk))
     assert response.status_code == 200
-    assert "\n  {\n    &quot;name&quot;: &quot;get_time&quot;" in response.text  # indented JSON
+    assert "\n  &quot;search_messages&quot;," in response.text  # indented JSON
     assert client.get(url("llm_agent_add")).status_code == 200
 
 
@@ -282,27 +279,25 @@ def test_add_agent_with_functions(admin_client_logged_in):
     response = admin_client_logged_in.post(
         url("llm_agent_add"),
         {
-            "name": "Weather bot",
+            "name": "History bot",
             "model": "gpt-4o-mini",
-            "system_prompt": "Answer about the weather.",
-            "functions": WEATHER_FUNCTION,
+            "system_prompt": "Answer about the user's history.",
+            "functions": TOOLS,
             "is_active": "on",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
-    agent = Agent.objects.get(name="Weather bot")
-    assert agent.functions[0]["name"] == "get_weather"
+    agent = Agent.objects.get(name="History bot")
+    assert agent.functions == ["search_messages", "create_reminder"]
 
 
 @pytest.mark.parametrize(
     ("functions", "message"),
     [
-        ('{"name": "x"}', "must be a JSON list"),
-        ('[{"description": "no name"}]', "name must be"),
-        ('[{"name": "a b"}]', "name must be"),
-        ('[{"name": "f"}, {"name": "f"}]', "used twice"),
-        ('[{"name": "f", "parameters": {"type": "string"}}]', "type&quot;: &quot;object"),
-        ('[{"name": "f", "extra": 1}]', "unknown keys extra"),
+        ('{"name": "x"}', "must be a JSON list of tool names"),
+        ('[{"name": "search_messages"}]', "Item 1 must be a tool name"),
+        ('["get_weather"]', "Unknown tool &#x27;get_weather&#x27;: choose from cancel_reminder"),
+        ('["list_reminders", "list_reminders"]', "listed twice"),
         ("[{not json", "Enter a valid JSON"),
     ],
 )

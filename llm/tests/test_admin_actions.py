@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from core.models import AuditLog
+from core.testing.ports import unused_port_url
 from llm.models import ActionLog, LLMConfig
 from llm.tests.factories import LLMConfigFactory
 from llm.tests.fake_provider import (
@@ -15,7 +16,6 @@ from llm.tests.fake_provider import (
     ResponseRecorder,
     fake_key,
     leaked_keys,
-    unused_port_url,
 )
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ from django.db.models import F
 from django.db.models.functions import Lower
 
 from accounts.models import User
-from accounts.tests.raw_sql import stored_ciphertext
 from llm import crypto
 from llm.models import LLMConfig
+from llm.tests.ciphertext import stored_ciphertext
 from llm.tests.factories import LLMConfigFactory
 
 pytestmark = pytest.mark.django_db

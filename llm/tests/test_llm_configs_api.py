@@ -58,6 +58,7 @@ def assert_config_shape(data: dict) -> None:
         "masked_api_key",
         "model_settings",
         "is_active",
+        "key_rejected_at",
         "created_at",
         "updated_at",
     }
@@ -132,7 +133,7 @@ def test_list_shows_only_my_configs_newest_first(auth_client):
 
     assert response.status_code == 200
     data = response.json()
-    assert data["count"] == 2
+    assert (data["next"], data["previous"]) == (None, None)
     assert [c["id"] for c in data["results"]] == [second.pk, first.pk]
     assert other.pk not in [c["id"] for c in data["results"]]
     for item in data["results"]:
@@ -148,6 +149,28 @@ def test_list_ties_on_created_at_are_broken_by_id(auth_client):
     ids = [c["id"] for c in auth_client.get(LIST_URL).json()["results"]]
 
     assert ids == sorted((c.pk for c in configs), reverse=True)
+
+
+def test_list_pages_by_cursor_newest_first(auth_client):
+    configs = [make_config(auth_client.user) for _ in range(5)]
+    newest_first = [c.pk for c in reversed(configs)]
+
+    first = auth_client.get(LIST_URL, {"page_size": 2}).json()
+    second = auth_client.get(first["next"]).json()
+    last = auth_client.get(second["next"]).json()
+
+    pages = [[c["id"] for c in page["results"]] for page in (first, second, last)]
+    assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:]]
+    assert first["previous"] is None and last["next"] is None
+    back = auth_client.get(last["previous"]).json()
+    assert [c["id"] for c in back["results"]] == newest_first[2:4]
+
+
+@pytest.mark.parametrize("params", [{"page_size": "101"}, {"page_size": "0"}, {"cursor": "x"}])
+def test_list_refuses_a_bad_page_size_or_cursor(auth_client, params):
+    response = auth_client.get(LIST_URL, params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
 
 
 def test_list_query_count_does_not_grow_with_configs(auth_client):

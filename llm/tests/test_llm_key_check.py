@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 from django.core.cache import cache
 
 from core.models import AuditLog
+from core.testing.ports import unused_port_url
 from llm.models import ActionLog
 from llm.tests.factories import LLMConfigFactory
 from llm.tests.fake_provider import (
@@ -16,7 +17,6 @@ from llm.tests.fake_provider import (
     ResponseRecorder,
     fake_key,
     leaked_keys,
-    unused_port_url,
 )
 
 PROVIDERS = ["openai", "anthropic", "google"]

@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from accounts.tests.factories import UserFactory
-from accounts.tests.raw_sql import raw_row
+from core.testing.raw_sql import raw_row
 from llm.models import ActionLog, Agent, LLMConfig, Provider
 from llm.tests.factories import ActionLogFactory, AgentFactory, LLMConfigFactory
 

@@ -11,13 +11,13 @@ from django.test.utils import CaptureQueriesContext
 from accounts.tests.factories import StaffUserFactory
 from core.models import AuditLog
 from llm import crypto
-from llm.key_rotation import (
+from llm.models import LLMConfig
+from llm.services import (
     KeyRotationIncomplete,
     KeyRotationResult,
     llm_keys_rotate,
     llm_keys_rotation_run,
 )
-from llm.models import LLMConfig
 from llm.tests.factories import LLMConfigFactory
 
 pytestmark = pytest.mark.django_db

@@ -65,19 +65,6 @@ class MessageSerializer(serializers.Serializer):
         }
 
 
-class PageSerializer(serializers.Serializer):
-    next = serializers.URLField(
-        allow_null=True, help_text="The next (older) page, or null on the last page."
-    )
-    previous = serializers.URLField(
-        allow_null=True, help_text="The previous (newer) page, or null on the first page."
-    )
-
-
-class MessagePageSerializer(PageSerializer):
-    results = MessageSerializer(many=True)
-
-
 # One count per message type, kept in step with Message.MessageType.
 MessageTypeCountsSerializer = type(
     "MessageTypeCountsSerializer",
@@ -151,16 +138,8 @@ class ConversationSerializer(serializers.Serializer):
         }
 
 
-class ConversationPageSerializer(PageSerializer):
-    results = ConversationSerializer(many=True)
-
-
 class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = WhatsAppSession
         fields = SESSION_FIELDS  # exactly the columns session_list() loads
         read_only_fields = fields
-
-
-class SessionPageSerializer(PageSerializer):
-    results = SessionSerializer(many=True)

@@ -7,7 +7,7 @@ user's message is a 404 like a missing one.
 from datetime import datetime
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -16,36 +16,45 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ErrorSerializer
+from core.pagination import KeysetField, KeysetPagination
 from messaging import selectors
 from messaging.api.filters import MessageFilterSerializer
 from messaging.api.history_serializers import (
-    ConversationPageSerializer,
     ConversationSerializer,
-    MessagePageSerializer,
     MessageSerializer,
     MessageStatsSerializer,
-    SessionPageSerializer,
     SessionSerializer,
 )
-from messaging.api.pagination import MAX_PAGE_SIZE, KeysetField, KeysetPagination
 from messaging.export import EXPORT_FIELDS, EXPORT_FORMATS, export_response
 
 TAG = "history"
 UNAUTHORISED = OpenApiResponse(ErrorSerializer, description="No valid token.")
 BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="A query parameter is invalid.")
 
-CURSOR_PARAMETER = OpenApiParameter(
-    "cursor",
-    str,
-    description="Opaque position from a page's `next` or `previous` link; leave out for "
-    "the first page. A changed cursor is refused with 400.",
-)
 
-
-def _page_size_parameter(name: str) -> OpenApiParameter:
-    return OpenApiParameter(
-        name, int, description=f"Rows per page, 1 to {MAX_PAGE_SIZE} (default 50)."
+class MessagePagination(KeysetPagination):
+    keyset = (
+        KeysetField("timestamp", descending=True, kind=datetime),
+        KeysetField("id", descending=True, kind=int),
     )
+    cursor_salt = "messaging.api.messages"
+
+
+class ConversationPagination(KeysetPagination):
+    keyset = (
+        KeysetField("last_message_at", descending=True, kind=datetime),
+        KeysetField("chat_jid", descending=False, kind=str),
+    )
+    cursor_salt = "messaging.api.conversations"
+    page_size_query_param = "limit"
+
+
+class SessionPagination(KeysetPagination):
+    keyset = (
+        KeysetField("created_at", descending=True, kind=datetime),
+        KeysetField("id", descending=True, kind=int),
+    )
+    cursor_salt = "messaging.api.sessions"
 
 
 def _validated_filters(request: Request, serializer_class=MessageFilterSerializer):
@@ -55,10 +64,7 @@ def _validated_filters(request: Request, serializer_class=MessageFilterSerialize
 
 
 class MessageListView(APIView):
-    pagination = KeysetPagination(
-        fields=(KeysetField("timestamp", True, datetime), KeysetField("id", True, int)),
-        salt="messaging.api.messages",
-    )
+    pagination_class = MessagePagination
 
     @extend_schema(
         operation_id="messages_list",
@@ -66,21 +72,16 @@ class MessageListView(APIView):
         summary="Your messages, newest first",
         description="Newest first (timestamp, then id, descending), in pages linked by "
         "opaque cursors; no total count. Filters combine with AND.",
-        parameters=[MessageFilterSerializer, CURSOR_PARAMETER, _page_size_parameter("page_size")],
-        responses={200: MessagePageSerializer, 400: BAD_REQUEST, 401: UNAUTHORISED},
+        parameters=[MessageFilterSerializer],
+        responses={200: MessageSerializer(many=True), 400: BAD_REQUEST, 401: UNAUTHORISED},
     )
     def get(self, request: Request) -> Response:
         filters = _validated_filters(request)
         messages = selectors.message_history(user=request.user, **filters.selector_kwargs())
-        page = self.pagination.paginate(messages, request)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(messages, request, view=self)
         serializer = MessageSerializer()
-        return Response(
-            {
-                "next": page.next,
-                "previous": page.previous,
-                "results": [serializer.to_representation(m) for m in page.results],
-            }
-        )
+        return paginator.get_paginated_response([serializer.to_representation(m) for m in page])
 
 
 class MessageDetailView(APIView):
@@ -165,14 +166,7 @@ class MessageExportView(APIView):
 
 
 class ConversationListView(APIView):
-    pagination = KeysetPagination(
-        fields=(
-            KeysetField("last_message_at", True, datetime),
-            KeysetField("chat_jid", False, str),
-        ),
-        salt="messaging.api.conversations",
-        page_size_param="limit",
-    )
+    pagination_class = ConversationPagination
 
     @extend_schema(
         operation_id="conversations_list",
@@ -180,44 +174,36 @@ class ConversationListView(APIView):
         summary="Your chats, latest activity first",
         description="Each chat with its message count and last message; ordered by the last "
         "message's time (descending), then chat_jid.",
-        parameters=[CURSOR_PARAMETER, _page_size_parameter("limit")],
-        responses={200: ConversationPageSerializer, 400: BAD_REQUEST, 401: UNAUTHORISED},
+        responses={200: ConversationSerializer(many=True), 400: BAD_REQUEST, 401: UNAUTHORISED},
     )
     def get(self, request: Request) -> Response:
         conversations = selectors.conversation_list(user=request.user)
-        page = self.pagination.paginate(conversations, request)
-        last_messages = selectors.conversation_last_messages(
-            user=request.user, conversations=page.results
-        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(conversations, request, view=self)
+        last_messages = selectors.conversation_last_messages(user=request.user, conversations=page)
         serializer = ConversationSerializer()
-        results = [
-            serializer.to_representation(
-                {**conversation, "last_message": last_messages.get(conversation["chat_jid"])}
-            )
-            for conversation in page.results
-        ]
-        return Response({"next": page.next, "previous": page.previous, "results": results})
+        return paginator.get_paginated_response(
+            [
+                serializer.to_representation(
+                    {**conversation, "last_message": last_messages.get(conversation["chat_jid"])}
+                )
+                for conversation in page
+            ]
+        )
 
 
 class SessionListView(APIView):
-    pagination = KeysetPagination(
-        fields=(KeysetField("created_at", True, datetime), KeysetField("id", True, int)),
-        salt="messaging.api.sessions",
-    )
+    pagination_class = SessionPagination
 
     @extend_schema(
         operation_id="sessions_list",
         tags=[TAG],
         summary="Your WhatsApp sessions, newest first",
-        parameters=[CURSOR_PARAMETER, _page_size_parameter("page_size")],
-        responses={200: SessionPageSerializer, 400: BAD_REQUEST, 401: UNAUTHORISED},
+        responses={200: SessionSerializer(many=True), 400: BAD_REQUEST, 401: UNAUTHORISED},
     )
     def get(self, request: Request) -> Response:
-        page = self.pagination.paginate(selectors.session_list(user=request.user), request)
-        return Response(
-            {
-                "next": page.next,
-                "previous": page.previous,
-                "results": SessionSerializer(page.results, many=True).data,
-            }
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            selectors.session_list(user=request.user), request, view=self
         )
+        return paginator.get_paginated_response(SessionSerializer(page, many=True).data)

@@ -34,7 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.services import whatsapp_users_ensure
-from messaging.ingest import sessions, sql
+from messaging.ingest import hooks, sessions, sql
 from messaging.ingest.events import (
     Ignored,
     Key,
@@ -105,6 +105,7 @@ def _session_event(event: WebhookEvent, parsed: SessionEvent, *, request) -> Non
 @dataclass
 class _Outcome:
     deferred: list[WebhookEvent] = field(default_factory=list)
+    stored: list[MessageEvent] = field(default_factory=list)
     # Keys to look at again after the commits, and deferred events found for them.
     recheck: set[Key] = field(default_factory=set)
     deferred_found: list[sql.DeferredRow] = field(default_factory=list)
@@ -133,6 +134,25 @@ def _batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> None
     for event in outcome.deferred:
         if event.pk in applied:
             event.state, event.processed_at = State.PROCESSED, timezone.now()
+    if outcome.stored:
+        _announce(outcome.stored)
+
+
+def _announce(stored: list[MessageEvent]) -> None:
+    """Tell the apps above (the assistant) about the stored messages. Their failure
+    never fails the delivery: the messages are stored, and they have a sweeper."""
+    results = hooks.messages_stored.send_robust(
+        sender=MessageEvent,
+        messages=[(e.session_id, e.wa_message_id, e.direction) for e in stored],
+    )
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            logger.error(
+                "A messages_stored receiver failed (%s): %s",
+                getattr(receiver, "__qualname__", receiver),
+                type(result).__name__,
+                exc_info=result,
+            )
 
 
 def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Outcome:
@@ -157,6 +177,7 @@ def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Ou
                 unplaceable[reason].append(event)
             else:
                 stored.append(event)
+                outcome.stored.append(parsed)
                 outcome.recheck.add(parsed.key)
     status_marks = []
     if statuses:
@@ -186,7 +207,9 @@ def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Ou
 # --- messages -------------------------------------------------------------------------
 
 
-def _messages_store(events: list[MessageEvent], *, event_ids: Sequence[int]) -> dict[str, str]:
+def _messages_store(
+    events: list[MessageEvent], *, event_ids: Sequence[int | None]
+) -> dict[str, str]:
     """Insert the messages idempotently; return, by session id, why some cannot be stored.
 
     `event_ids`: for each event, the WebhookEvent it came from; those of the
@@ -199,7 +222,8 @@ def _messages_store(events: list[MessageEvent], *, event_ids: Sequence[int]) -> 
     quoted: dict[Key, str] = {}
     for event, event_id in zip(events, event_ids, strict=True):
         if event.key in rows:
-            rows[event.key]["event_ids"].append(event_id)
+            if event_id is not None:
+                rows[event.key]["event_ids"].append(event_id)
             continue
         rows[event.key] = _row(event, event_id)
         if event.quoted_message_id and event.quoted_message_id != event.wa_message_id:
@@ -225,9 +249,9 @@ def _messages_store(events: list[MessageEvent], *, event_ids: Sequence[int]) -> 
     return reasons
 
 
-def _row(event: MessageEvent, event_id: int) -> dict[str, Any]:
+def _row(event: MessageEvent, event_id: int | None) -> dict[str, Any]:
     return {
-        "event_ids": [event_id],
+        "event_ids": [event_id] if event_id is not None else [],
         "session_key": event.session_id,
         "contact_phone": event.contact.phone_number if event.contact else None,
         "wa_message_id": event.wa_message_id,
@@ -299,6 +323,43 @@ def _replies_link(quoted: dict[Key, str]) -> None:
     ]
     if links:
         Message.objects.bulk_update(links, ["reply_to"], batch_size=INSERT_BATCH_SIZE)
+
+
+def outgoing_message_record(
+    *,
+    session_key: str,
+    sender_jid: str,
+    chat_jid: str,
+    contact,
+    wa_message_id: str,
+    timestamp: datetime,
+    text: str,
+    metadata: dict,
+) -> int:
+    """Store a message Zapa sent itself (with the bridge's id, so its status updates
+    attach to it and a `message.sent` echo is not a second row); return its id."""
+    event = MessageEvent(
+        session_id=session_key,
+        origin_phone=None,
+        direction=Message.Direction.OUTGOING,
+        wa_message_id=wa_message_id,
+        chat_jid=chat_jid,
+        sender_jid=sender_jid,
+        recipient_jid=chat_jid,
+        contact=contact,
+        timestamp=timestamp,
+        message_type=Message.MessageType.TEXT,
+        content=text,
+        caption=None,
+        media_metadata=metadata,
+    )
+    reasons = _messages_store([event], event_ids=[None])
+    if reasons:
+        raise ValueError(next(iter(reasons.values())))
+    _deferred_statuses_apply(keys={event.key})
+    return Message.objects.filter(
+        session__bridge_session_id=session_key, wa_message_id=wa_message_id
+    ).values_list("pk", flat=True)[0]
 
 
 # --- delivery statuses ----------------------------------------------------------------

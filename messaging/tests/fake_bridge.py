@@ -5,6 +5,8 @@ Implements, on 127.0.0.1 and a free port:
 - POST /sessions            create a session (201), or 409 if it exists
 - GET /sessions/{id}        the session; a fresh QR once the last one expired
 - DELETE /sessions/{id}     end it (204, no body)
+- POST /sessions/{id}/messages   send a text: ``{status, data: {messageId, timestamp,
+  status: "sent"}}``; recorded in `sent`
 
 Answers are wrapped as zapw does (`{"status": "success", "data": {...}}`); a
 pairing session carries `qrCode` (a `data:image/png;base64,…` image, or the raw
@@ -56,6 +58,10 @@ class FakeBridgeServer:
         self.qr_after_polls = 0
         self.qr_lifetime = qr_lifetime
         self._qr_serial = 0
+        # POST /sessions/{id}/messages: what was sent (session, messageId, type, to, text).
+        self.sent: list[dict[str, Any]] = []
+        self._sent_serial = 0
+        self.accept_any_session = True
         self._lock = threading.Lock()
         server = self
 
@@ -188,6 +194,8 @@ class FakeBridgeServer:
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, dict | None]:
         parts = [part for part in path.split("/") if part]
+        if len(parts) == 3 and parts[0] == "sessions" and parts[2] == "messages":
+            return self._message(parts[1], method, body)
         if parts[:1] != ["sessions"] or len(parts) > 2:
             return 404, {"error": "Not found", "message": f"No route {method} {path}"}
         if len(parts) == 1 and method == "POST":
@@ -234,6 +242,23 @@ class FakeBridgeServer:
             del self.sessions[parts[1]]
             return 204, None
         return 405, {"error": "Method not allowed", "message": method}
+
+    def _message(self, session_id: str, method: str, body: Any) -> tuple[int, dict]:
+        """POST /sessions/{id}/messages, as zapw answers it."""
+        if method != "POST":
+            return 405, {"error": "Method not allowed", "message": method}
+        if self.sessions and session_id not in self.sessions and not self.accept_any_session:
+            return 404, {"error": "Session not found", "message": f"No session {session_id}"}
+        if not isinstance(body, dict) or body.get("type") != "text" or not body.get("to"):
+            return 400, {"error": "Bad request", "message": "type, to and text are required"}
+        self._sent_serial += 1
+        message_id = f"3EB0FAKE{self._sent_serial:012d}"
+        timestamp = int(datetime.now(UTC).timestamp() * 1000)
+        self.sent.append({"session": session_id, "messageId": message_id, **body})
+        return 200, {
+            "status": "success",
+            "data": {"messageId": message_id, "timestamp": timestamp, "status": "sent"},
+        }
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: dict | None) -> None:

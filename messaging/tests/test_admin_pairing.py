@@ -12,10 +12,11 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from core.audit import AuditAction
 from core.models import AuditLog
+from core.testing.ports import unused_port_url
 from core.whatsapp.bridge import BridgeError
-from llm.tests.fake_provider import unused_port_url
 from messaging import pairing
 from messaging.models import WhatsAppSession
+from messaging.services import sessions
 from messaging.tests.factories import WhatsAppSessionFactory
 from messaging.tests.fake_bridge import FakeBridgeServer
 
@@ -66,7 +67,7 @@ def audit_actions(session) -> list[str]:
 def test_connect_starts_the_session_at_the_bridge_and_keeps_its_qr(bridge, staff_user):
     session = pending_session(bridge_session_id="support")
 
-    session = pairing.whatsapp_session_connect(session=session, actor=staff_user)
+    session = sessions.whatsapp_session_connect(session=session, actor=staff_user)
 
     [create] = bridge.requests_to("POST", "/sessions")
     assert create.body["sessionId"] == "support"
@@ -83,10 +84,10 @@ def test_connect_starts_the_session_at_the_bridge_and_keeps_its_qr(bridge, staff
 
 def test_connect_reads_back_a_session_the_bridge_already_has(bridge):
     session = pending_session(bridge_session_id="support")
-    pairing.whatsapp_session_connect(session=session)
+    sessions.whatsapp_session_connect(session=session)
     first_qr = WhatsAppSession.objects.get(pk=session.pk).qr_code
 
-    pairing.whatsapp_session_connect(session=session)
+    sessions.whatsapp_session_connect(session=session)
 
     assert len(bridge.requests_to("POST", "/sessions")) == 2  # the second got 409
     assert len(bridge.requests_to("GET", "/sessions/support")) == 1
@@ -95,10 +96,10 @@ def test_connect_reads_back_a_session_the_bridge_already_has(bridge):
 
 def test_connect_restarts_a_session_the_bridge_holds_as_disconnected(bridge):
     session = pending_session(bridge_session_id="support")
-    pairing.whatsapp_session_connect(session=session)
+    sessions.whatsapp_session_connect(session=session)
     bridge.sessions["support"]["status"] = "disconnected"
 
-    pairing.whatsapp_session_connect(session=session)
+    sessions.whatsapp_session_connect(session=session)
 
     assert len(bridge.requests_to("DELETE", "/sessions/support")) == 1
     assert bridge.sessions["support"]["status"] == "qr_waiting"
@@ -108,7 +109,7 @@ def test_connect_restarts_a_session_the_bridge_holds_as_disconnected(bridge):
 def test_connect_when_the_bridge_is_down_raises_and_changes_nothing(bridge_down):
     session = pending_session()
     with pytest.raises(BridgeError, match="Cannot reach the WhatsApp bridge"):
-        pairing.whatsapp_session_connect(session=session)
+        sessions.whatsapp_session_connect(session=session)
     session.refresh_from_db()
     assert (session.status, session.qr_code) == ("disconnected", "")
     assert audit_actions(session) == []
@@ -117,15 +118,15 @@ def test_connect_when_the_bridge_is_down_raises_and_changes_nothing(bridge_down)
 def test_connect_on_an_answer_that_is_not_json(bridge):
     bridge.mode = "garbage"
     with pytest.raises(BridgeError, match="not JSON"):
-        pairing.whatsapp_session_connect(session=pending_session())
+        sessions.whatsapp_session_connect(session=pending_session())
 
 
 def test_refresh_fetches_a_new_qr_once_the_old_one_expired(bridge):
-    session = pairing.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
+    session = sessions.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
     old_qr = session.qr_code
     bridge.expire_qr("s1")
 
-    session = pairing.whatsapp_session_refresh_qr(session=session)
+    session = sessions.whatsapp_session_refresh_qr(session=session)
 
     assert session.qr_code != old_qr
     assert png_bytes(session.qr_code).startswith(PNG_SIGNATURE)
@@ -135,10 +136,10 @@ def test_refresh_fetches_a_new_qr_once_the_old_one_expired(bridge):
 
 
 def test_refresh_sees_the_bridge_connected(bridge):
-    session = pairing.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
+    session = sessions.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
     bridge.connect("s1", phone_number="14155550199")
 
-    session = pairing.whatsapp_session_refresh_qr(session=session)
+    session = sessions.whatsapp_session_refresh_qr(session=session)
 
     assert session.status == WhatsAppSession.Status.CONNECTED
     assert session.phone_number == "+14155550199"
@@ -149,32 +150,32 @@ def test_refresh_sees_the_bridge_connected(bridge):
 
 def test_refresh_never_undoes_the_connected_webhook(bridge):
     """The webhook may flip the session while the bridge's answer is on its way."""
-    session = pairing.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
+    session = sessions.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
     WhatsAppSession.objects.filter(pk=session.pk).update(status="connected", qr_code="")
 
-    session = pairing.whatsapp_session_refresh_qr(session=session)  # bridge: still qr_waiting
+    session = sessions.whatsapp_session_refresh_qr(session=session)  # bridge: still qr_waiting
 
     assert session.status == WhatsAppSession.Status.CONNECTED
     assert session.qr_code == ""
 
 
 def test_refresh_of_a_session_the_bridge_lost(bridge):
-    session = pairing.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
+    session = sessions.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
     del bridge.sessions["s1"]
 
     with pytest.raises(BridgeError, match="Press Connect"):
-        pairing.whatsapp_session_refresh_qr(session=session)
+        sessions.whatsapp_session_refresh_qr(session=session)
 
     session.refresh_from_db()
     assert session.qr_code == ""  # the stale code is not shown any more
 
 
 def test_disconnect_ends_the_session_at_the_bridge(bridge, staff_user):
-    session = pairing.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
+    session = sessions.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
     bridge.connect("s1")
     WhatsAppSession.objects.filter(pk=session.pk).update(status="connected")
 
-    session = pairing.whatsapp_session_disconnect(session=session, actor=staff_user)
+    session = sessions.whatsapp_session_disconnect(session=session, actor=staff_user)
 
     assert "s1" not in bridge.sessions
     assert session.status == WhatsAppSession.Status.DISCONNECTED
@@ -189,7 +190,7 @@ def test_disconnect_ends_the_session_at_the_bridge(bridge, staff_user):
 
 def test_disconnect_of_a_session_unknown_to_the_bridge_still_disconnects(bridge):
     session = WhatsAppSessionFactory(bridge_session_id="never-at-bridge")
-    session = pairing.whatsapp_session_disconnect(session=session)
+    session = sessions.whatsapp_session_disconnect(session=session)
     assert session.status == WhatsAppSession.Status.DISCONNECTED
 
 
@@ -197,7 +198,7 @@ def test_disconnect_when_the_bridge_fails_keeps_the_session(bridge):
     session = WhatsAppSessionFactory()
     bridge.mode = "error"
     with pytest.raises(BridgeError, match="500"):
-        pairing.whatsapp_session_disconnect(session=session)
+        sessions.whatsapp_session_disconnect(session=session)
     session.refresh_from_db()
     assert session.status == WhatsAppSession.Status.CONNECTED
 
@@ -349,7 +350,7 @@ def test_bridge_down_while_waiting_keeps_the_page_and_slows_the_reload(
 
 
 def test_disconnect_in_the_admin_asks_then_ends_the_session(bridge, admin_client_logged_in):
-    session = pairing.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
+    session = sessions.whatsapp_session_connect(session=pending_session(bridge_session_id="s1"))
     url = reverse("admin:messaging_whatsappsession_disconnect", args=[session.pk])
 
     confirm = admin_client_logged_in.get(url)

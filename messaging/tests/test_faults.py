@@ -1,4 +1,4 @@
-"""Fault tolerance of the bridge webhook (issue 4).
+"""Fault tolerance of the bridge webhook.
 
 In-process: a connection-level database error anywhere under a view becomes a 503
 in the one JSON error shape, with Retry-After and no stack trace.

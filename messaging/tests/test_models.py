@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import IntegrityError, transaction
 
-from accounts.tests.raw_sql import raw_row
+from core.testing.raw_sql import raw_row
 from llm.tests.factories import AgentFactory
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from messaging.tests.factories import MessageFactory, WebhookEventFactory, WhatsAppSessionFactory

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.models import AuthCode
 from accounts.tests.factories import AuthCodeFactory
-from messaging import retention
 from messaging.models import Message, WebhookEvent
+from messaging.services import retention
 from messaging.tests.factories import MessageFactory, WebhookEventFactory, WhatsAppSessionFactory
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from accounts.models import User
 from core.phone import validate_phone_number
 from messaging.models import Message, WhatsAppSession
-from messaging.seeding import BulkSeeder, SeedPlan
+from messaging.seeding.seeder import BulkSeeder, SeedPlan
 from messaging.tests.factories import MessageFactory
 
 END = "2026-06-01T00:00:00+00:00"

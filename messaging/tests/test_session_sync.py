@@ -12,13 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from core.audit import AuditAction
 from core.models import AuditLog
+from core.testing.ports import unused_port_url
 from core.whatsapp.bridge import BridgeClient
-from llm.tests.fake_provider import unused_port_url
 from messaging import session_sync
 from messaging.admin import MAX_SESSIONS_PER_ACTION
 from messaging.models import WhatsAppSession
-from messaging.session_sync import AUDIT_SESSION_SYNCED, whatsapp_sessions_sync
+from messaging.services.sessions import whatsapp_sessions_sync
 from messaging.tests.factories import WhatsAppSessionFactory
 from messaging.tests.fake_bridge import FakeBridgeServer
 
@@ -85,7 +86,7 @@ def test_a_session_deleted_at_the_bridge_becomes_disconnected(bridge):
     assert gone.bridge_checked_at >= before
     assert gone.metadata["disconnect_reason"] == "The bridge no longer has this session."
     [log] = audits(gone)
-    assert log.action == AUDIT_SESSION_SYNCED == "session_synced"
+    assert log.action == AuditAction.SESSION_SYNCED == "session_synced"
     assert log.actor is None
     assert log.changes["status"] == ["connected", "disconnected"]
     assert log.changes["bridge_session_id"] == "deleted-there"
@@ -512,7 +513,7 @@ def test_admin_action_checks_the_selected_sessions(bridge, admin_client_logged_i
     assert fresh(not_selected).bridge_checked_at is None
     [log] = audits(gone)
     assert log.actor == staff_user
-    assert log.action == AUDIT_SESSION_SYNCED
+    assert log.action == AuditAction.SESSION_SYNCED
     text = response.text
     assert "Checked 3 WhatsApp sessions with the bridge: 2 changed" in text
     assert 'class="success"' in text

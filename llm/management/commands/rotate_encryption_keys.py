@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from llm import crypto
-from llm.key_rotation import KeyRotationIncomplete, llm_keys_rotation_run
+from llm.services import KeyRotationIncomplete, llm_keys_rotation_run
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
-from messaging import retention
 from messaging.ingest.store import deferred_expire
+from messaging.services import retention
 
 
 def _days(value: str) -> int:

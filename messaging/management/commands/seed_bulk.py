@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from messaging.seeding import BulkSeeder, SeedPlan
+from messaging.seeding.seeder import BulkSeeder, SeedPlan
 
 
 def _positive(value: str) -> int:

@@ -2,13 +2,13 @@
 
 The bridge sends no event when a session is deleted or the bridge stops; this asks
 it about every session that is not disconnected and records the answers (see
-`messaging.session_sync`). Exits non-zero when the bridge could not be reached,
+`messaging.services.sessions`). Exits non-zero when the bridge could not be reached,
 so cron mails the error.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.session_sync import whatsapp_sessions_sync
+from messaging.services.sessions import whatsapp_sessions_sync
 
 
 class Command(BaseCommand):

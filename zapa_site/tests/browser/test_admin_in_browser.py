@@ -259,7 +259,7 @@ def test_pair_a_session_against_the_fake_bridge(staff_page, settings, live_serve
 
 
 def test_pairing_with_the_bridge_down_shows_an_error(staff_page, settings):
-    from llm.tests.fake_provider import unused_port_url
+    from core.testing.ports import unused_port_url
     from messaging.tests.factories import WhatsAppSessionFactory
 
     page = staff_page

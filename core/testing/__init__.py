@@ -1,0 +1,1 @@
+"""Helpers for any app's tests; never imported by the running site."""
