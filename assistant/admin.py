@@ -2,7 +2,9 @@
 retry for failed ones) and reminders."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from assistant.models import Reminder, Turn
@@ -118,6 +120,21 @@ class TurnAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        by_reply = path(
+            "by-reply/<int:message_id>/",
+            self.admin_site.admin_view(self.turn_by_reply),
+            name="assistant_turn_by_reply",
+        )
+        return [by_reply, *super().get_urls()]
+
+    def turn_by_reply(self, request, message_id: int):
+        """The turn that sent a reply (the conversation page links here)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        turn = get_object_or_404(Turn.objects.only("id"), reply_message_id=message_id)
+        return redirect("admin:assistant_turn_change", turn.pk)
 
 
 @admin.register(Reminder)

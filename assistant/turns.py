@@ -234,7 +234,9 @@ def _key_rejected(turn: Turn, config: LLMConfig) -> None:
 def _notice(turn: Turn, text: str) -> None:
     # A notice is best effort; the turn records what happened either way.
     with contextlib.suppress(OutgoingFailed):
-        message_send(session=turn.session, chat_jid=turn.chat_jid, text=text, sent_by=SENT_BY)
+        turn.reply_message = message_send(
+            session=turn.session, chat_jid=turn.chat_jid, text=text, sent_by=SENT_BY
+        )
 
 
 def _finish(turn: Turn, state: str, reason: str) -> Turn:

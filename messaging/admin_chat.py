@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -77,6 +77,8 @@ class Bubble:
     change_url: str = ""
     # Set for a message Zapa cannot display: the text standing in for it.
     unsupported: str = ""
+    # Set for the assistant's replies: the page of the turn that sent it.
+    assistant_url: str = ""
 
 
 @dataclass
@@ -185,6 +187,18 @@ def _page_around(
     )
 
 
+def _assistant_url(message: Message) -> str:
+    """Where the admin shows the assistant turn behind a reply (by URL name only:
+    messaging does not import the assistant, and works without it)."""
+    meta = message.media_metadata if isinstance(message.media_metadata, dict) else {}
+    if meta.get("sent_by") != "assistant":
+        return ""
+    try:
+        return reverse("admin:assistant_turn_by_reply", args=[message.pk])
+    except NoReverseMatch:
+        return ""
+
+
 def _bubbles(rows: list[Message], *, scope: dict, highlight: int | None) -> list[Bubble]:
     on_page = {message.pk: message for message in rows}
     missing = {m.reply_to_id for m in rows if m.reply_to_id and m.reply_to_id not in on_page}
@@ -250,6 +264,7 @@ def _bubbles(rows: list[Message], *, scope: dict, highlight: int | None) -> list
                 unsupported=unsupported_text(message.media_metadata)
                 if message.message_type == UNSUPPORTED
                 else "",
+                assistant_url=_assistant_url(message) if outgoing else "",
             )
         )
         previous_day = local_day

@@ -25,9 +25,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
+from assistant.models import Turn
 from core.table_size import table_count
 from llm.models import LLMConfig
 from messaging.models import Message, WebhookEvent, WhatsAppSession
+from zapa_site.dashboard_assistant import AssistantFigures, assistant_figures
 
 CHART_DAYS = 30
 RECENT_FAILURES = 10
@@ -55,6 +57,7 @@ class Dashboard:
     active_configs_by_provider: list[tuple[str, str, int]] | None = None
     failed_webhooks_24h: int | None = None
     failed_webhooks: list[WebhookEvent] | None = None
+    assistant: AssistantFigures | None = None
     sections: set[str] = field(default_factory=set)
 
     @property
@@ -113,6 +116,9 @@ def dashboard_build(*, user, now: datetime | None = None) -> Dashboard:
                 "id", "event_type", "session_key", "received_at", "error", "attempts"
             )[:RECENT_FAILURES]
         )
+    if _can_view(user, Turn):
+        dashboard.sections.add("assistant")
+        dashboard.assistant = assistant_figures(now=now)
     return dashboard
 
 

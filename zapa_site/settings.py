@@ -254,8 +254,10 @@ LLM_PROVIDER_TIMEOUT = env.float("LLM_PROVIDER_TIMEOUT", default=10.0)
 # Background work (docs/architecture.md, "The assistant loop"): Celery on Redis.
 # Empty: tasks run in the web process after the transaction commits, and
 # `manage.py run_scheduler` runs the periodic jobs (the laptop default).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_celery_broker = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not _celery_broker
+# Eager runs still take a producer: an in-memory one, so nothing tries to reach a broker.
+CELERY_BROKER_URL = _celery_broker or "memory://localhost/"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is not lost with it
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

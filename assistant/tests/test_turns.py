@@ -439,3 +439,75 @@ def test_the_api_lists_the_callers_turns_and_reminders(api_client, main_session,
     theirs.refresh_from_db()
     assert theirs.state == Reminder.State.SCHEDULED
     assert LLMConfig.objects.count() == 0
+
+
+def test_the_conversation_page_marks_the_assistants_reply_and_links_its_turn(
+    api_client, llm, outbox, main_session, contact, admin_client_logged_in
+):
+    config_for(contact, llm)
+    llm.script("openai", Text("Here you go."))
+    incoming(api_client, "Hi")
+    turn = Turn.objects.get()
+
+    page = admin_client_logged_in.get(
+        "/admin/messaging/message/chat/",
+        {"user": contact.pk, "chat": f"{bp.CONTACT}@s.whatsapp.net"},
+    )
+
+    link = f"/admin/assistant/turn/by-reply/{turn.reply_message_id}/"
+    assert page.status_code == 200
+    assert page.text.count('class="zapa-sender zapa-assistant"') == 1
+    assert link in page.text
+    followed = admin_client_logged_in.get(link)
+    assert followed.status_code == 302
+    assert followed["Location"] == f"/admin/assistant/turn/{turn.pk}/change/"
+    detail = admin_client_logged_in.get(followed["Location"])
+    assert detail.status_code == 200
+    assert "Here you go." in detail.text
+    assert config_key_not_in(detail.text, contact)
+
+
+def config_key_not_in(text: str, user) -> bool:
+    return all(c.get_api_key() not in text for c in LLMConfig.objects.filter(user=user))
+
+
+def test_the_dashboard_shows_replies_latency_failures_and_tokens(
+    main_session, contact, admin_client_logged_in
+):
+    from zapa_site.dashboard_assistant import assistant_figures
+
+    now = timezone.now()
+    for n, (state, provider, seconds, tokens) in enumerate(
+        [
+            ("replied", "openai", 2, 100),
+            ("replied", "openai", 4, 50),
+            ("replied", "anthropic", 10, 30),
+            ("failed", "anthropic", 1, 0),
+            ("skipped", "", 0, 0),
+        ]
+    ):
+        message = MessageFactory(session=main_session, user=contact, direction="incoming")
+        Turn.objects.create(
+            user=contact,
+            session=main_session,
+            chat_jid=message.chat_jid,
+            trigger_message=message,
+            due_at=now,
+            state=state,
+            provider=provider,
+            input_tokens=tokens,
+            finished_at=now - timedelta(minutes=n),
+        )
+        Turn.objects.filter(trigger_message=message).update(
+            created_at=now - timedelta(minutes=n, seconds=seconds)
+        )
+
+    figures = assistant_figures(now=now + timedelta(seconds=1))
+    page = admin_client_logged_in.get("/admin/")
+
+    assert (figures.replies, figures.failures, figures.skipped) == (3, 1, 1)
+    assert figures.latency_p50 == 4.0
+    assert figures.latency_p95 == 10.0
+    assert figures.tokens_by_provider == [("anthropic", 30), ("openai", 150)]
+    assert 'id="zapa-assistant"' in page.text
+    assert "4.0 s (p50)" in page.text

@@ -233,3 +233,30 @@ def test_a_redelivery_storm_gives_one_turn_and_one_reply(
     time.sleep(1.5)
     assert len(bridge.sent) == 1
     assert Turn.objects.count() == 1
+
+
+def test_a_concurrent_redelivery_storm_gives_one_turn_and_one_reply(
+    workers, bridge, fake_llm, contact_with_key
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.test import Client
+
+    workers()
+    payload = bp.message_received(text="Once, concurrently")
+
+    def deliver(_):
+        try:
+            return bp.post(Client(), payload).status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(deliver, range(16)))
+
+    assert set(statuses) == {200}
+    _wait_for(lambda: bridge.sent, seconds=30, what="the reply")
+    time.sleep(1.5)
+    assert len(bridge.sent) == 1
+    assert Turn.objects.count() == 1
