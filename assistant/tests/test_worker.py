@@ -260,3 +260,32 @@ def test_a_concurrent_redelivery_storm_gives_one_turn_and_one_reply(
     time.sleep(1.5)
     assert len(bridge.sent) == 1
     assert Turn.objects.count() == 1
+
+
+def test_a_reminder_due_while_no_worker_ran_is_sent_once_when_one_is_back(
+    workers, bridge, contact_with_key
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from assistant.models import Reminder
+
+    session = WhatsAppSession.objects.get(bridge_session_id="main")
+    reminder = Reminder.objects.create(
+        user=contact_with_key,
+        session=session,
+        chat_jid=f"{bp.CONTACT}@s.whatsapp.net",
+        text="Take the pills",
+        due_at=timezone.now() - timedelta(minutes=5),  # due while nothing ran
+    )
+
+    workers()
+    tasks.send_due_reminders.delay()
+    tasks.send_due_reminders.delay()  # beat's next tick, or a second scheduler
+
+    _wait_for(lambda: bridge.sent, seconds=30, what="the reminder at the bridge")
+    time.sleep(1.5)
+    assert [m["text"] for m in bridge.sent] == ["⏰ Take the pills"]
+    reminder.refresh_from_db()
+    assert reminder.state == Reminder.State.SENT
