@@ -103,7 +103,11 @@ class TurnAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
             turn.user_id,
         )
 
-    @admin.action(description="Retry the selected failed turns")
+    def has_retry_permission(self, request) -> bool:
+        # Turns are never edited in the admin; retrying one takes the change permission.
+        return request.user.has_perm("assistant.change_turn")
+
+    @admin.action(description="Retry the selected failed turns", permissions=["retry"])
     def retry_turns(self, request, queryset):
         from assistant import tasks
 
@@ -117,9 +121,6 @@ class TurnAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
                 "sent can be retried.",
                 messages.WARNING,
             )
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         by_reply = path(

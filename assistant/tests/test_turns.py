@@ -511,3 +511,26 @@ def test_the_dashboard_shows_replies_latency_failures_and_tokens(
     assert figures.tokens_by_provider == [("anthropic", 30), ("openai", 150)]
     assert 'id="zapa-assistant"' in page.text
     assert "4.0 s (p50)" in page.text
+
+
+def test_staff_retry_a_failed_turn_from_the_admin(
+    api_client, llm, outbox, main_session, contact, admin_client_logged_in
+):
+    config_for(contact, llm)
+    llm.script("openai", Fail(500), Fail(500), Fail(500))
+    incoming(api_client, "Hi")
+    turn = Turn.objects.get()
+    assert turn.state == Turn.State.FAILED
+    llm.script("openai", Text("Back again."))
+
+    response = admin_client_logged_in.post(
+        "/admin/assistant/turn/",
+        {"action": "retry_turns", "_selected_action": [turn.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 turn(s) queued again." in response.text
+    turn.refresh_from_db()
+    assert turn.state == Turn.State.REPLIED
+    assert [m.text for m in outbox] == ["Back again."]

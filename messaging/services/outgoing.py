@@ -1,5 +1,6 @@
 """Sending a WhatsApp text from Zapa and keeping it in the history."""
 
+import httpx
 from django.utils import timezone
 
 from core.whatsapp.backends import get_backend
@@ -25,7 +26,8 @@ def message_send(*, session, chat_jid: str, text: str, sent_by: str) -> Message:
     try:
         sent = get_backend().send_text(session_id=session.bridge_session_id, to=jid.user, text=text)
     except BridgeError as exc:
-        raise OutgoingFailed(str(exc), maybe_sent="did not answer" in str(exc)) from exc
+        timed_out = isinstance(exc.__cause__, httpx.TimeoutException)
+        raise OutgoingFailed(str(exc), maybe_sent=timed_out) from exc
     own = f"{(session.phone_number or '').lstrip('+')}@s.whatsapp.net"
     message_id = outgoing_message_record(
         session_key=session.bridge_session_id,
