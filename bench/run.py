@@ -52,7 +52,15 @@ RESULTS = ROOT / "bench" / "results"
 SMALL_DB, BIG_DB = "bench_small", "bench_big"
 COPY_COLUMNS = ", ".join(MESSAGE_COLUMNS)
 # Measurement steps in run order (--only picks some; seeding is measured whenever it runs).
-FIGURE_STEPS = ("history", "admin", "search", "single_webhook", "batch_webhook", "export")
+FIGURE_STEPS = (
+    "history",
+    "admin",
+    "search",
+    "single_webhook",
+    "batch_webhook",
+    "assistant",
+    "export",
+)
 
 
 def log(message: str) -> None:
@@ -300,7 +308,9 @@ class Bench:
                     for data in copy:
                         dump.write(data)
                 if where == "TRUE":
-                    cur.execute("TRUNCATE messaging_message")
+                    cur.execute(
+                        "TRUNCATE messaging_message CASCADE"
+                    )  # and the assistant turns on it
                 else:
                     cur.execute(f"DELETE FROM messaging_message WHERE {where}")
                 deleted = cur.rowcount
@@ -390,6 +400,10 @@ class Bench:
                 self.single_webhook(big_port, big)
             if "batch_webhook" in args.only:
                 self.batch_webhook(big_port, big)
+            if "assistant" in args.only:
+                from bench import assistant_step
+
+                assistant_step.measure(self, SMALL_DB, small, log, PYTHON, ROOT)
         finally:
             self.stop_all()
         if "export" in args.only:

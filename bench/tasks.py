@@ -66,7 +66,50 @@ def user_of_message(spec: dict) -> dict:
     return {"user_id": message.user_id, "messages": count}
 
 
-TASKS = {"prepare": prepare, "heaviest_user": heaviest_user, "user_of_message": user_of_message}
+def assistant_prepare(spec: dict) -> dict:
+    """An agent on the main session and an active LLM config (keys from the fake) for each
+    sender, so every message the assistant step posts gets a real turn."""
+    from llm.models import Agent, LLMConfig
+
+    agent, _ = Agent.objects.get_or_create(name="Bench agent", defaults={"model": "gpt-4o-mini"})
+    WhatsAppSession.objects.filter(bridge_session_id=settings.WHATSAPP_MAIN_SESSION_ID).update(
+        agent=agent
+    )
+    User.objects.create_whatsapp_users({"+" + digits: "" for digits in spec["senders"]})
+    for digits, key in zip(spec["senders"], spec["keys"], strict=True):
+        user = User.objects.get(phone_number="+" + digits)
+        LLMConfig.objects.filter(user=user, is_active=True).update(is_active=False)
+        config = LLMConfig(user=user, provider="openai", model_settings={"model": "gpt-4o-mini"})
+        config.set_api_key(key)
+        config.is_active = True
+        config.save()
+    return {"configs": len(spec["keys"])}
+
+
+def assistant_turn_times(spec: dict) -> dict:
+    """Per replied turn since `since`: Zapa's own time (the worker's time on the turn
+    minus the provider's) and the whole time, in ms."""
+    from datetime import datetime
+
+    from assistant.models import Turn
+
+    rows = Turn.objects.filter(
+        state="replied", created_at__gte=datetime.fromisoformat(spec["since"])
+    ).values_list("created_at", "started_at", "finished_at", "provider_ms")
+    own, total = [], []
+    for created, started, finished, provider_ms in rows:
+        own.append((finished - started).total_seconds() * 1000 - provider_ms)
+        total.append((finished - created).total_seconds() * 1000)
+    return {"own_ms": own, "total_ms": total}
+
+
+TASKS = {
+    "prepare": prepare,
+    "heaviest_user": heaviest_user,
+    "user_of_message": user_of_message,
+    "assistant_prepare": assistant_prepare,
+    "assistant_turn_times": assistant_turn_times,
+}
 
 if __name__ == "__main__":
     task, raw = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "{}")
