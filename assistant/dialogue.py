@@ -85,48 +85,50 @@ def converse(
 
 def _call(config, request: ChatRequest, exchange: Exchange, chat_call) -> ChatResponse:
     started = time.monotonic()
-    summary = {
-        "model": request.model,
-        "messages": len(request.messages),
-        "tools": [tool.name for tool in request.tools],
-    }
+    response, failure = None, None
     try:
         response = chat_call(config.provider, api_key=config.get_api_key(), request=request)
     except ProviderError as exc:
-        elapsed = int((time.monotonic() - started) * 1000)
-        exchange.provider_calls += 1
-        exchange.provider_ms += elapsed
-        ActionLog.objects.create(
-            user_id=config.user_id,
-            config=config,
-            action=ACTION,
-            provider=config.provider,
-            status=ActionLog.Status.TIMEOUT if exc.kind == "timeout" else ActionLog.Status.FAILURE,
-            request_summary=summary,
-            response_summary={"error": exc.kind, "status_code": exc.status_code},
-            error_message=exc.message[:500],
-            execution_time_ms=elapsed,
-        )
-        raise
+        failure = exc
     elapsed = int((time.monotonic() - started) * 1000)
     exchange.provider_calls += 1
     exchange.provider_ms += elapsed
-    exchange.input_tokens += response.input_tokens
-    exchange.output_tokens += response.output_tokens
-    ActionLog.objects.create(
-        user_id=config.user_id,
-        config=config,
-        action=ACTION,
-        provider=config.provider,
-        status=ActionLog.Status.SUCCESS,
-        request_summary=summary,
-        response_summary={
+    if response is not None:
+        exchange.input_tokens += response.input_tokens
+        exchange.output_tokens += response.output_tokens
+    _log_call(config, request, response, failure, elapsed)
+    if failure is not None:
+        raise failure
+    return response
+
+
+def _log_call(config, request, response, failure, elapsed_ms: int) -> None:
+    """One ActionLog row per provider call: never the key, never the prompt text."""
+    if failure is not None:
+        timed_out = failure.kind == "timeout"
+        status = ActionLog.Status.TIMEOUT if timed_out else ActionLog.Status.FAILURE
+        outcome = {"error": failure.kind, "status_code": failure.status_code}
+    else:
+        status = ActionLog.Status.SUCCESS
+        outcome = {
             "model": response.model,
             "input_tokens": response.input_tokens,
             "output_tokens": response.output_tokens,
             "tool_calls": [call.name for call in response.tool_calls],
             "attempts": response.attempts,
+        }
+    ActionLog.objects.create(
+        user_id=config.user_id,
+        config=config,
+        action=ACTION,
+        provider=config.provider,
+        status=status,
+        request_summary={
+            "model": request.model,
+            "messages": len(request.messages),
+            "tools": [tool.name for tool in request.tools],
         },
-        execution_time_ms=elapsed,
+        response_summary=outcome,
+        error_message=failure.message[:500] if failure is not None else "",
+        execution_time_ms=elapsed_ms,
     )
-    return response

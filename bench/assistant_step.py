@@ -121,7 +121,7 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
                     if response.status // 100 != 2:
                         raise SystemExit(f"assistant webhook ({name}): HTTP {response.status}")
                     latencies[name].append(response.seconds)
-            _wait_for_sends(bridge, LATENCY_ROUNDS, log)
+            _wait_for_sends(bridge, LATENCY_ROUNDS)
 
             log(f"assistant: {TURNS} turns end to end through the worker")
             before = len(bridge.sent)
@@ -131,7 +131,7 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
             )
             if result.requests != TURNS:
                 raise SystemExit(f"assistant: only {result.requests} of {TURNS} posted")
-            _wait_for_sends(bridge, before + TURNS, log)
+            _wait_for_sends(bridge, before + TURNS)
             e2e_rate = TURNS / (time.perf_counter() - started)
 
             log("assistant: the bare loop (provider, then bridge, directly)")
@@ -184,7 +184,7 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
     }
 
 
-def _wait_for_sends(bridge, count: int, log, seconds: float = 180) -> None:
+def _wait_for_sends(bridge, count: int, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while len(bridge.sent) < count:
         if time.monotonic() > deadline:

@@ -57,17 +57,9 @@ def test_a_server_killed_between_the_message_and_its_turn_loses_no_turn(
             )
             poster.start()
 
-            def turn_insert_is_waiting() -> bool:
-                with fault_db.connect() as conn:
-                    return (
-                        conn.execute(
-                            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                            "WHERE c.relname = 'assistant_turn' AND NOT l.granted"
-                        ).fetchone()[0]
-                        > 0
-                    )
-
-            _wait_for(turn_insert_is_waiting, 90, "the turn INSERT to wait")
+            _wait_for(
+                lambda: fault_db.lock_is_awaited("assistant_turn"), 90, "the turn INSERT to wait"
+            )
             server.kill()
             poster.join(timeout=30)
             assert not ok(outcome[0])

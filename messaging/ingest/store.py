@@ -335,9 +335,9 @@ def outgoing_message_record(
     timestamp: datetime,
     text: str,
     metadata: dict,
-) -> int:
+) -> Message:
     """Store a message Zapa sent itself (with the bridge's id, so its status updates
-    attach to it and a `message.sent` echo is not a second row); return its id."""
+    attach to it and a `message.sent` echo is not a second row); return it."""
     event = MessageEvent(
         session_id=session_key,
         origin_phone=None,
@@ -357,9 +357,7 @@ def outgoing_message_record(
     if reasons:
         raise ValueError(next(iter(reasons.values())))
     _deferred_statuses_apply(keys={event.key})
-    return Message.objects.filter(
-        session__bridge_session_id=session_key, wa_message_id=wa_message_id
-    ).values_list("pk", flat=True)[0]
+    return Message.objects.get(session__bridge_session_id=session_key, wa_message_id=wa_message_id)
 
 
 # --- delivery statuses ----------------------------------------------------------------

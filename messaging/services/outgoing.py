@@ -29,7 +29,7 @@ def message_send(*, session, chat_jid: str, text: str, sent_by: str) -> Message:
         timed_out = isinstance(exc.__cause__, httpx.TimeoutException)
         raise OutgoingFailed(str(exc), maybe_sent=timed_out) from exc
     own = f"{(session.phone_number or '').lstrip('+')}@s.whatsapp.net"
-    message_id = outgoing_message_record(
+    return outgoing_message_record(
         session_key=session.bridge_session_id,
         sender_jid=own if session.phone_number else "",
         chat_jid=str(jid),
@@ -39,4 +39,3 @@ def message_send(*, session, chat_jid: str, text: str, sent_by: str) -> Message:
         text=text,
         metadata={"sent_by": sent_by},
     )
-    return Message.objects.get(pk=message_id)

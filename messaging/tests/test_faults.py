@@ -165,6 +165,17 @@ class FaultDatabase:
     def connect(self, **kwargs):
         return _connect(self.name, **kwargs)
 
+    def lock_is_awaited(self, table: str) -> bool:
+        """Is some statement of this database waiting for a lock on `table`?"""
+        with self.connect() as conn:
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = %s AND NOT l.granted "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (table,),
+            ).fetchone()[0]
+        return waiting > 0
+
 
 @pytest.fixture(scope="module")
 def fault_db(tmp_path_factory) -> Iterator[FaultDatabase]:
@@ -500,19 +511,11 @@ def test_server_killed_mid_batch_then_replayed_stores_each_message_once(fault_db
             )
             poster.start()
 
-            def insert_is_waiting() -> bool:
-                with fault_db.connect() as conn:
-                    return (
-                        conn.execute(
-                            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                            "WHERE c.relname = 'messaging_message' AND NOT l.granted "
-                            "AND l.database = (SELECT oid FROM pg_database "
-                            "                  WHERE datname = current_database())"
-                        ).fetchone()[0]
-                        > 0
-                    )
-
-            _wait_for(insert_is_waiting, 90, "the batch to reach its message INSERT")
+            _wait_for(
+                lambda: fault_db.lock_is_awaited("messaging_message"),
+                90,
+                "the batch to reach its message INSERT",
+            )
             with fault_db.connect() as conn:
                 stored_events = conn.execute(
                     "SELECT count(*) FROM messaging_webhookevent "
