@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -195,28 +196,37 @@ def _wait_for_sends(bridge, count: int, seconds: float = 180) -> None:
 def _bare_loop(llm, bridge, keys: list[str], senders: list[str]) -> float:
     """The same provider call and bridge send, straight from here, WORKER_PROCESSES at once."""
 
+    local = threading.local()  # one kept-alive client per thread, as Zapa keeps one per process
+    clients: list[httpx.Client] = []
+
     def one(n: int) -> None:
-        with httpx.Client(timeout=30) as http:
-            answer = http.post(
-                f"{llm.url('openai')}/chat/completions",
-                headers={"Authorization": f"Bearer {keys[n % len(keys)]}"},
-                json={
-                    "model": "gpt-4o-mini",
-                    "messages": [
-                        {"role": "system", "content": "You are Zapa."},
-                        {"role": "user", "content": f"bench question {n}"},
-                    ],
-                },
-            )
-            answer.raise_for_status()
-            text = answer.json()["choices"][0]["message"]["content"]
-            sent = http.post(
-                f"{bridge.url}/sessions/main/messages",
-                json={"type": "text", "to": senders[n % len(senders)], "text": text},
-            )
-            sent.raise_for_status()
+        http = getattr(local, "client", None)
+        if http is None:
+            http = local.client = httpx.Client(timeout=30)
+            clients.append(http)
+        answer = http.post(
+            f"{llm.url('openai')}/chat/completions",
+            headers={"Authorization": f"Bearer {keys[n % len(keys)]}"},
+            json={
+                "model": "gpt-4o-mini",
+                "messages": [
+                    {"role": "system", "content": "You are Zapa."},
+                    {"role": "user", "content": f"bench question {n}"},
+                ],
+            },
+        )
+        answer.raise_for_status()
+        text = answer.json()["choices"][0]["message"]["content"]
+        sent = http.post(
+            f"{bridge.url}/sessions/main/messages",
+            json={"type": "text", "to": senders[n % len(senders)], "text": text},
+        )
+        sent.raise_for_status()
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=WORKER_PROCESSES) as pool:
         list(pool.map(one, range(TURNS)))
-    return TURNS / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    for client in clients:
+        client.close()
+    return TURNS / elapsed

@@ -93,68 +93,65 @@ def chat(
     prepared = module.Adapter.prepare(request)  # a malformed request raises here, once
     started = time.monotonic()
     adapter = module.Adapter(api_key=api_key, base_url=base_url, timeout=timeout)
-    try:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                answer = adapter.send(prepared, request)
-            except Exception as exc:
-                failure = module.Adapter.failure(exc)
-                if failure is None:
-                    raise
-            else:
-                latency_ms = round((time.monotonic() - started) * 1000)
-                logger.debug(
-                    "LLM %s %s: %d+%d tokens, %d attempt(s), %d ms",
-                    provider,
-                    answer.model,
-                    answer.input_tokens,
-                    answer.output_tokens,
-                    attempt,
-                    latency_ms,
-                )
-                return ChatResponse(
-                    text=answer.text,
-                    tool_calls=answer.tool_calls,
-                    input_tokens=answer.input_tokens,
-                    output_tokens=answer.output_tokens,
-                    model=answer.model,
-                    attempts=attempt,
-                    latency_ms=latency_ms,
-                )
-            # Outside the `except` block: the ProviderError raised below chains nothing.
-            message = _describe(failure, label, timeout, api_key)
-            wait = _wait_before_retry(failure, attempt)
-            if wait is None:
-                if failure.kind == "rate_limited" and attempt < MAX_ATTEMPTS:
-                    message += f" (asked to wait {failure.retry_after:g} s, more than allowed)"
-                logger.warning(
-                    "LLM %s %s failed for good: %s after %d attempt(s): %s",
-                    provider,
-                    request.model,
-                    failure.kind,
-                    attempt,
-                    message,
-                )
-                raise ProviderError(
-                    failure.kind,
-                    message,
-                    status_code=failure.status_code,
-                    provider=provider,
-                    attempts=attempt,
-                )
-            logger.info(
-                "LLM %s %s attempt %d/%d failed (%s: %s); retrying in %.2g s",
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            answer = adapter.send(prepared, request)
+        except Exception as exc:
+            failure = module.Adapter.failure(exc)
+            if failure is None:
+                raise
+        else:
+            latency_ms = round((time.monotonic() - started) * 1000)
+            logger.debug(
+                "LLM %s %s: %d+%d tokens, %d attempt(s), %d ms",
+                provider,
+                answer.model,
+                answer.input_tokens,
+                answer.output_tokens,
+                attempt,
+                latency_ms,
+            )
+            return ChatResponse(
+                text=answer.text,
+                tool_calls=answer.tool_calls,
+                input_tokens=answer.input_tokens,
+                output_tokens=answer.output_tokens,
+                model=answer.model,
+                attempts=attempt,
+                latency_ms=latency_ms,
+            )
+        # Outside the `except` block: the ProviderError raised below chains nothing.
+        message = _describe(failure, label, timeout, api_key)
+        wait = _wait_before_retry(failure, attempt)
+        if wait is None:
+            if failure.kind == "rate_limited" and attempt < MAX_ATTEMPTS:
+                message += f" (asked to wait {failure.retry_after:g} s, more than allowed)"
+            logger.warning(
+                "LLM %s %s failed for good: %s after %d attempt(s): %s",
                 provider,
                 request.model,
+                failure.kind,
                 attempt,
-                MAX_ATTEMPTS,
+                message,
+            )
+            raise ProviderError(
                 failure.kind,
                 message,
-                wait,
+                status_code=failure.status_code,
+                provider=provider,
+                attempts=attempt,
             )
-            sleep(wait)
-    finally:
-        adapter.close()
+        logger.info(
+            "LLM %s %s attempt %d/%d failed (%s: %s); retrying in %.2g s",
+            provider,
+            request.model,
+            attempt,
+            MAX_ATTEMPTS,
+            failure.kind,
+            message,
+            wait,
+        )
+        sleep(wait)
     raise AssertionError("unreachable")  # the loop returns or raises
 
 

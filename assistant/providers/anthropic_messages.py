@@ -27,6 +27,7 @@ from assistant.providers.base import (
     ToolCall,
     sdk_failure,
 )
+from assistant.providers.http import sdk_http_client
 
 LABEL = "Anthropic"
 DEFAULT_MAX_TOKENS = 1024
@@ -136,11 +137,12 @@ class Adapter:
 
     def __init__(self, *, api_key: str, base_url: str, timeout: float):
         self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=sdk_base_url(base_url), timeout=timeout, max_retries=0
+            api_key=api_key,
+            base_url=sdk_base_url(base_url),
+            timeout=timeout,
+            max_retries=0,
+            http_client=sdk_http_client(),
         )
-
-    def close(self) -> None:
-        self._client.close()
 
     @staticmethod
     def prepare(request: ChatRequest) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from assistant.providers.base import (
     kind_for_status,
     retry_after_seconds,
 )
+from assistant.providers.http import sdk_async_http_client, sdk_http_client
 
 LABEL = "Google Gemini"
 DEFAULT_API_VERSION = "v1beta"
@@ -198,12 +199,13 @@ class Adapter:
     def __init__(self, *, api_key: str, base_url: str, timeout: float):
         root, version = split_base_url(base_url)
         options = types.HttpOptions(
-            base_url=root, api_version=version, timeout=max(int(timeout * 1000), 1)
+            base_url=root,
+            api_version=version,
+            timeout=max(int(timeout * 1000), 1),
+            httpx_client=sdk_http_client(),
+            httpx_async_client=sdk_async_http_client(),
         )
         self._client = genai.Client(enterprise=False, api_key=api_key, http_options=options)
-
-    def close(self) -> None:
-        self._client.close()
 
     @staticmethod
     def prepare(request: ChatRequest) -> tuple[list[types.Content], types.GenerateContentConfig]:

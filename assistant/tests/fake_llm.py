@@ -121,6 +121,7 @@ class FakeLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers do: no 40 ms delayed-ACK stall
 
             def log_message(self, format, *args):  # keep test output quiet
                 pass

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from core.http import shared_http_client
+
 
 class BridgeError(Exception):
     """The bridge could not do what was asked."""
@@ -19,11 +21,10 @@ class BridgeError(Exception):
 
 
 class BridgeClient:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0, transport=None):
+    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.timeout = timeout
-        self._transport = transport
 
     @classmethod
     def from_settings(cls) -> "BridgeClient":
@@ -41,10 +42,9 @@ class BridgeClient:
         if self._api_key:
             headers["X-API-Key"] = self._api_key
         try:
-            with httpx.Client(timeout=self.timeout, transport=self._transport) as http:
-                response = http.request(
-                    method, f"{self.base_url}{path}", json=json, headers=headers
-                )
+            response = shared_http_client().request(
+                method, f"{self.base_url}{path}", json=json, headers=headers, timeout=self.timeout
+            )
         except httpx.TimeoutException as exc:
             raise BridgeError(
                 f"The WhatsApp bridge did not answer within {self.timeout:g}s."

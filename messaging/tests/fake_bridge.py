@@ -66,6 +66,9 @@ class FakeBridgeServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as zapw (Express) answers
+            disable_nagle_algorithm = True
+
             def log_message(self, format, *args):  # keep test output quiet
                 pass
 
