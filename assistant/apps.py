@@ -11,4 +11,4 @@ class AssistantConfig(AppConfig):
         from assistant import triggers
         from messaging.ingest import hooks
 
-        hooks.messages_stored.connect(triggers.turns_create_for_messages)
+        hooks.messages_stored.connect(triggers.messages_stored_received)

@@ -1,6 +1,7 @@
 """One turn's exchange with the provider: the model may call tools (at most
-MAX_TOOL_ROUNDS rounds), each call is logged as an ActionLog row (model, latency,
-tokens, outcome, tool names; never the key or the prompt text)."""
+MAX_TOOL_ROUNDS rounds), each call gets an ActionLog row (model, latency, tokens,
+outcome, tool names; never the key or the prompt text). The rows are handed back
+unsaved: the turn writes them with its next state change, in one transaction."""
 
 import time
 from collections.abc import Callable
@@ -27,11 +28,13 @@ class Exchange:
     """What a turn's exchange cost and did, for the Turn row."""
 
     text: str = ""
+    failure: ProviderError | None = None  # the provider failed (after its own retries)
     provider_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     provider_ms: int = 0
     tool_calls: list[dict] = field(default_factory=list)
+    logs: list[ActionLog] = field(default_factory=list)  # unsaved
 
 
 def tool_specs(names) -> tuple[ToolSpec, ...]:
@@ -49,10 +52,7 @@ def converse(
     tool_context: ToolContext,
     chat_call: Callable[..., ChatResponse] = chat,
 ) -> Exchange:
-    """Ask the model, run the tools it calls, ask again; return the final text.
-
-    Raises ProviderError when the provider fails (after its own retries).
-    """
+    """Ask the model, run the tools it calls, ask again: the final text, or the failure."""
     exchange = Exchange()
     messages = list(request.messages)
     for round_number in range(MAX_TOOL_ROUNDS + 1):
@@ -66,6 +66,8 @@ def converse(
             max_tokens=request.max_tokens,
         )
         response = _call(config, current, exchange, chat_call)
+        if response is None:
+            return exchange
         if not response.tool_calls or last_round:
             exchange.text = response.text.strip()
             return exchange
@@ -83,7 +85,7 @@ def converse(
     return exchange  # not reached: the last round always returns
 
 
-def _call(config, request: ChatRequest, exchange: Exchange, chat_call) -> ChatResponse:
+def _call(config, request: ChatRequest, exchange: Exchange, chat_call) -> ChatResponse | None:
     started = time.monotonic()
     response, failure = None, None
     try:
@@ -96,14 +98,13 @@ def _call(config, request: ChatRequest, exchange: Exchange, chat_call) -> ChatRe
     if response is not None:
         exchange.input_tokens += response.input_tokens
         exchange.output_tokens += response.output_tokens
-    _log_call(config, request, response, failure, elapsed)
-    if failure is not None:
-        raise failure
+    exchange.logs.append(_log_row(config, request, response, failure, elapsed))
+    exchange.failure = failure
     return response
 
 
-def _log_call(config, request, response, failure, elapsed_ms: int) -> None:
-    """One ActionLog row per provider call: never the key, never the prompt text."""
+def _log_row(config, request, response, failure, elapsed_ms: int) -> ActionLog:
+    """The ActionLog row of a provider call: never the key, never the prompt text."""
     if failure is not None:
         timed_out = failure.kind == "timeout"
         status = ActionLog.Status.TIMEOUT if timed_out else ActionLog.Status.FAILURE
@@ -117,7 +118,7 @@ def _log_call(config, request, response, failure, elapsed_ms: int) -> None:
             "tool_calls": [call.name for call in response.tool_calls],
             "attempts": response.attempts,
         }
-    ActionLog.objects.create(
+    return ActionLog(
         user_id=config.user_id,
         config=config,
         action=ACTION,

@@ -31,19 +31,23 @@ def system_prompt(*, agent, user, model_settings: dict, now: datetime) -> str:
     return "\n\n".join(parts)
 
 
-def conversation(*, session_id: int, chat_jid: str, up_to: Message) -> tuple[ChatMessage, ...]:
-    """The chat's latest messages up to `up_to`, oldest first, as the model sees them."""
-    count = settings.ASSISTANT_CONTEXT_MESSAGES
-    budget = settings.ASSISTANT_CONTEXT_CHARS
-    rows = list(
+def context_rows(*, session_id: int, chat_jid: str, up_to: Message) -> list[Message]:
+    """The chat's last ASSISTANT_CONTEXT_MESSAGES messages up to `up_to`, newest first."""
+    return list(
         Message.objects.filter(
             session_id=session_id,
             chat_jid=chat_jid,
             timestamp__lte=up_to.timestamp,
         )
         .only("id", "direction", "message_type", "content", "caption", "timestamp")
-        .order_by("-timestamp", "-id")[:count]
+        .order_by("-timestamp", "-id")[: settings.ASSISTANT_CONTEXT_MESSAGES]
     )
+
+
+def conversation(rows: list[Message]) -> tuple[ChatMessage, ...]:
+    """Those messages (newest first) within the character budget, oldest first, as the
+    model sees them."""
+    budget = settings.ASSISTANT_CONTEXT_CHARS
     chosen: list[ChatMessage] = []
     used = 0
     for message in rows:

@@ -1,18 +1,44 @@
-"""The assistant's Celery tasks: run a turn, sweep for lost turns, send due reminders."""
+"""The assistant's Celery tasks: answer new messages, run a turn, sweep for lost turns,
+send due reminders."""
 
 from celery import shared_task
+from django.conf import settings
 
 from assistant import reminders, triggers, turns
 
 
+def answer_messages_later(wa_message_ids: list[str]) -> None:
+    """Queue new incoming messages of the main session for an answer, after the debounce
+    (at once without a broker: the task then runs here, eagerly)."""
+    delay = 0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.ASSISTANT_DEBOUNCE_SECONDS
+    answer_messages.apply_async((wa_message_ids,), countdown=delay)
+
+
+@shared_task(name="assistant.answer_messages", ignore_result=True)
+def answer_messages(wa_message_ids: list[str]) -> None:
+    """Create the messages' turns; run the first here and queue the others, so the
+    turns of a batch run on all the workers."""
+    turn_ids = triggers.turns_create_for_main(wa_message_ids)
+    if turn_ids:
+        _run_or_wait(turn_ids[0])
+        turns_enqueue(turn_ids[1:])
+
+
 @shared_task(name="assistant.run_turn", ignore_result=True)
 def run_turn(turn_id: int) -> None:
-    turns.turn_run(turn_id=turn_id)
+    _run_or_wait(turn_id)
 
 
-def turns_enqueue(turn_ids: list[int], *, countdown: float = 0) -> None:
+def _run_or_wait(turn_id: int) -> None:
+    if turns.turn_run(turn_id=turn_id) is None:
+        wait = turns.seconds_until_due(turn_id)
+        if wait:  # picked up early (clocks differ between machines): come back when due
+            run_turn.apply_async((turn_id,), countdown=wait)
+
+
+def turns_enqueue(turn_ids: list[int]) -> None:
     for turn_id in turn_ids:
-        run_turn.apply_async((turn_id,), countdown=countdown)
+        run_turn.delay(turn_id)
 
 
 @shared_task(name="assistant.sweep", ignore_result=True)

@@ -1,6 +1,7 @@
-"""Turns for new incoming messages on the assistant's number, created as soon as the
-ingest has stored them (`messaging.ingest.hooks.messages_stored`); the sweeper creates
-any that a crash left out. One turn per trigger message: a unique constraint."""
+"""Turns for new incoming messages on the assistant's number: the ingest announces the
+messages it stored (`messaging.ingest.hooks.messages_stored`), a worker creates their
+turns, and the sweeper creates any that a crash left out. One turn per trigger message:
+a unique constraint."""
 
 from datetime import timedelta
 
@@ -60,9 +61,14 @@ def turns_create(messages) -> list[int]:
     )
 
 
-def turns_create_for_messages(sender, messages, **kwargs) -> None:
-    """Receiver of `messages_stored`: turns for the main session's incoming messages,
-    queued once the transaction commits (now, outside one)."""
+def messages_stored_received(sender, messages, **kwargs) -> None:
+    """Receiver of `messages_stored`: hand the main session's new incoming messages to a
+    worker (`tasks.answer_messages`), which creates their turns and runs them.
+
+    The request does nothing more than that one publish, after its commit. A hand-over
+    that is lost (a crash right after the commit, the broker down) is made up by the
+    sweeper, which creates the turns that messages stored in the last hour lack.
+    """
     if not settings.ASSISTANT_ENABLED:
         return
     main = settings.WHATSAPP_MAIN_SESSION_ID
@@ -71,12 +77,20 @@ def turns_create_for_messages(sender, messages, **kwargs) -> None:
     ]
     if not wanted:
         return
-    turn_ids = turns_create(Message.objects.filter(wa_message_id__in=wanted))
-    if turn_ids:
-        from assistant import tasks  # the task module imports Celery's app
+    from assistant import tasks  # the task module imports Celery's app
 
-        delay = 0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.ASSISTANT_DEBOUNCE_SECONDS
-        transaction.on_commit(lambda: tasks.turns_enqueue(turn_ids, countdown=delay))
+    transaction.on_commit(lambda: tasks.answer_messages_later(wanted), robust=True)
+
+
+def turns_create_for_main(wa_message_ids: list[str]) -> list[int]:
+    """The turns of these messages of the main session (created if missing); the ids
+    of those still pending."""
+    return turns_create(
+        Message.objects.filter(
+            session__bridge_session_id=settings.WHATSAPP_MAIN_SESSION_ID,
+            wa_message_id__in=wa_message_ids,
+        )
+    )
 
 
 def turns_sweep(*, now=None, lookback: timedelta = timedelta(hours=1)) -> list[int]:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -20,10 +20,11 @@ from accounts.models import User
 from assistant.dialogue import converse, tool_specs
 from assistant.formatting import split_message, to_whatsapp
 from assistant.models import Turn
-from assistant.persona import conversation, system_prompt
-from assistant.providers import ChatRequest, ProviderError
+from assistant.persona import context_rows, conversation, system_prompt
+from assistant.providers import ChatRequest
+from assistant.rules import limit_reason, skip_reason, turn_facts
 from assistant.tools import ToolContext
-from llm.models import LLMConfig
+from llm.models import ActionLog, LLMConfig
 from messaging.models import Message
 from messaging.services.outgoing import OutgoingFailed, message_send
 
@@ -52,56 +53,27 @@ def turn_run(*, turn_id: int) -> Turn | None:
         return _finish(turn, Turn.State.FAILED, "Interrupted while sending; not sent again.")
     if turn.attempts > MAX_ATTEMPTS:
         return _finish(turn, Turn.State.FAILED, f"Gave up after {MAX_ATTEMPTS} attempts.")
-    reason = skip_reason(turn, now=now)
+    facts = turn_facts(turn, now=now)
+    reason = skip_reason(turn, facts)
     if reason:
         return _finish(turn, Turn.State.SKIPPED, reason)
     config = config_for(turn)
     if config is None:
         return _no_config(turn, now=now)
-    reason = limit_reason(turn, now=now)
+    reason = limit_reason(facts)
     if reason:
         return _finish(turn, Turn.State.SKIPPED, reason)
     return _answer(turn, config, now=now)
 
 
-# --- whether to answer ----------------------------------------------------------------
-
-
-def skip_reason(turn: Turn, *, now) -> str:
-    """Why this turn gets no answer, or "" (each rule once, checked when it runs)."""
-    session = turn.session
-    if session.bridge_session_id != settings.WHATSAPP_MAIN_SESSION_ID:
-        return "Not the assistant's number."
-    if turn.chat_jid.endswith("@g.us"):
-        return "Group chats get no reply."
-    if turn.trigger_message.message_type == Message.MessageType.UNSUPPORTED:
-        return "A message Zapa cannot display gets no reply."
-    if (turn.user.preferences or {}).get("assistant_enabled") is False:
-        return "The user switched the assistant off."
-    if not turn.user.is_active:
-        return "The user's account is disabled."
-    newer = Turn.objects.filter(
-        session_id=turn.session_id,
-        chat_jid=turn.chat_jid,
-        trigger_message__timestamp__gt=turn.trigger_message.timestamp,
-        state__in=[Turn.State.PENDING, Turn.State.RUNNING, Turn.State.REPLIED],
+def seconds_until_due(turn_id: int) -> float:
+    """How long a pending turn still has to wait (0 if due, finished or gone)."""
+    due_at = (
+        Turn.objects.filter(pk=turn_id, state=Turn.State.PENDING)
+        .values_list("due_at", flat=True)
+        .first()
     )
-    if newer.exists():
-        return "A later message in this chat gets the answer."
-    pause = timedelta(minutes=settings.ASSISTANT_HUMAN_PAUSE_MINUTES)
-    human = (
-        Message.objects.filter(
-            session_id=turn.session_id,
-            chat_jid=turn.chat_jid,
-            direction=Message.Direction.OUTGOING,
-            timestamp__gte=now - pause,
-        )
-        .exclude(media_metadata__has_key="sent_by")  # Zapa marks every message it sends
-        .exists()
-    )
-    if human:
-        return "A person answered from the assistant's phone: the assistant is paused here."
-    return ""
+    return max((due_at - timezone.now()).total_seconds(), 0) if due_at else 0
 
 
 def config_for(turn: Turn) -> LLMConfig | None:
@@ -117,56 +89,55 @@ def config_for(turn: Turn) -> LLMConfig | None:
     return None
 
 
-def limit_reason(turn: Turn, *, now) -> str:
-    day_start = now - timedelta(days=1)
-    today = Turn.objects.filter(user_id=turn.user_id, finished_at__gte=day_start)
-    if today.filter(state=Turn.State.REPLIED).count() >= settings.ASSISTANT_MAX_TURNS_PER_DAY:
-        return "The daily number of replies is used up."
-    tokens = today.aggregate(total=Sum(F("input_tokens") + F("output_tokens")))["total"] or 0
-    if tokens >= settings.ASSISTANT_DAILY_TOKEN_BUDGET:
-        return "The daily token budget is used up."
-    return ""
-
-
 # --- answering --------------------------------------------------------------------------
 
 
 def _answer(turn: Turn, config: LLMConfig, *, now) -> Turn:
     agent = turn.session.agent
     model_settings = config.model_settings or {}
-    answered = _answered_messages(turn)
+    context = context_rows(
+        session_id=turn.session_id, chat_jid=turn.chat_jid, up_to=turn.trigger_message
+    )
     request = ChatRequest(
         model=model_settings.get("model") or (agent.model if agent else ""),
         system=system_prompt(agent=agent, user=turn.user, model_settings=model_settings, now=now),
-        messages=conversation(
-            session_id=turn.session_id, chat_jid=turn.chat_jid, up_to=turn.trigger_message
-        ),
+        messages=conversation(context),
         tools=tool_specs(agent.functions if agent else []),
         temperature=model_settings.get("temperature"),
         max_tokens=model_settings.get("max_tokens"),
     )
-    context = ToolContext(
+    tool_context = ToolContext(
         user=turn.user, session=turn.session, chat_jid=turn.chat_jid, now=now, turn_id=turn.pk
     )
     turn.llm_config, turn.provider, turn.model = config, config.provider, request.model
-    turn.answered_message_ids = answered
-    try:
-        exchange = converse(config=config, request=request, tool_context=context)
-    except ProviderError as exc:
-        if exc.kind == "rejected_key":
-            _key_rejected(turn, config)
-        return _finish(turn, Turn.State.FAILED, f"The provider failed: {exc.message}")
+    turn.answered_message_ids = _answered_messages(turn, context)
+    exchange = converse(config=config, request=request, tool_context=tool_context)
     turn.provider_calls = exchange.provider_calls
     turn.input_tokens, turn.output_tokens = exchange.input_tokens, exchange.output_tokens
     turn.provider_ms, turn.tool_calls = exchange.provider_ms, exchange.tool_calls
+    failure = exchange.failure
+    if failure is not None:
+        if failure.kind == "rejected_key":
+            _key_rejected(turn, config)
+        return _finish(
+            turn, Turn.State.FAILED, f"The provider failed: {failure.message}", exchange.logs
+        )
     text = to_whatsapp(exchange.text)
     if not text:
-        return _finish(turn, Turn.State.FAILED, "The model gave an empty answer.")
-    return _send(turn, text)
+        return _finish(turn, Turn.State.FAILED, "The model gave an empty answer.", exchange.logs)
+    return _send(turn, text, exchange.logs)
 
 
-def _answered_messages(turn: Turn) -> list[int]:
-    """The incoming messages since the chat's last outgoing one, up to the trigger."""
+def _answered_messages(turn: Turn, context: list[Message]) -> list[int]:
+    """The incoming messages since the chat's last outgoing one, up to the trigger:
+    read from the context (newest first) when it reaches back that far."""
+    answered = []
+    for message in context:
+        if message.direction == Message.Direction.OUTGOING:
+            return answered[::-1]
+        answered.append(message.pk)
+    if len(context) < settings.ASSISTANT_CONTEXT_MESSAGES:
+        return answered[::-1]  # the whole chat, and no outgoing message in it
     messages = Message.objects.filter(
         session_id=turn.session_id,
         chat_jid=turn.chat_jid,
@@ -184,10 +155,12 @@ def _answered_messages(turn: Turn) -> list[int]:
     return list(incoming.order_by("timestamp", "id").values_list("pk", flat=True)[:50])
 
 
-def _send(turn: Turn, text: str) -> Turn:
+def _send(turn: Turn, text: str, logs: list[ActionLog]) -> Turn:
     now = timezone.now()
     # Committed before the bridge is called: from here on, never sent a second time.
-    Turn.objects.filter(pk=turn.pk).update(send_started_at=now, reply_text=text, updated_at=now)
+    with transaction.atomic():
+        ActionLog.objects.bulk_create(logs)
+        Turn.objects.filter(pk=turn.pk).update(send_started_at=now, reply_text=text, updated_at=now)
     turn.send_started_at, turn.reply_text = now, text
     first = None
     try:
@@ -239,10 +212,20 @@ def _notice(turn: Turn, text: str) -> None:
         )
 
 
-def _finish(turn: Turn, state: str, reason: str) -> Turn:
+def _finish(turn: Turn, state: str, reason: str, logs: list[ActionLog] = ()) -> Turn:
     now = timezone.now()
     turn.state, turn.reason, turn.finished_at = state, reason[:2000], now
     turn.lease_expires_at = None
+    if logs:
+        with transaction.atomic():
+            ActionLog.objects.bulk_create(logs)
+            _save_finished(turn)
+    else:
+        _save_finished(turn)
+    return turn
+
+
+def _save_finished(turn: Turn) -> None:
     turn.save(
         update_fields=[
             "state",
@@ -263,4 +246,3 @@ def _finish(turn: Turn, state: str, reason: str) -> Turn:
             "updated_at",
         ]
     )
-    return turn

@@ -37,9 +37,14 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
     main = info["main_digits"]
     # One chat per turn: messages of one chat in quick succession get one answer.
     senders = [f"1999{n:07d}" for n in range(TURNS)]
+    # The server with the assistant off writes to other chats: its messages, which get
+    # no turn, must not count as later messages in the chats the assistant answers.
+    others = [f"1998{n:07d}" for n in range(TURNS)]
     with FakeLLMServer() as llm, FakeBridgeServer() as bridge:
         keys = [llm.issue_key("openai") for _ in senders]
-        runner.task(database, "assistant_prepare", {"senders": senders, "keys": keys})
+        runner.task(
+            database, "assistant_prepare", {"senders": senders, "others": others, "keys": keys}
+        )
         redis.Redis.from_url(BROKER).flushdb()
         extra = {
             "CELERY_BROKER_URL": BROKER,
@@ -89,7 +94,7 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
             time.sleep(3)  # the worker's processes are up
             since = datetime.now(UTC).isoformat()
 
-            def event(n: int, prefix: str) -> Request:
+            def event(n: int, prefix: str, contacts: list[str] = senders) -> Request:
                 message_id = f"{prefix}{runner.run_tag}{n:08X}"
                 now_ms = int(time.time() * 1000)
                 body = {
@@ -98,7 +103,7 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
                     "eventType": "message.received",
                     "timestamp": now_ms,
                     "data": {
-                        "from": f"{senders[n % len(senders)]}@s.whatsapp.net",
+                        "from": f"{contacts[n % len(contacts)]}@s.whatsapp.net",
                         "to": f"{main}@s.whatsapp.net",
                         "messageId": message_id,
                         "timestamp": now_ms,
@@ -117,8 +122,9 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
             log("assistant: webhook latency with the assistant on vs off")
             latencies: dict[str, list[float]] = {"on": [], "off": []}
             for n in range(LATENCY_ROUNDS):
-                for name, port in (("on", on), ("off", off)):
-                    response = send(port, event(n, "L" + name[1].upper()), keep_body=False)
+                for name, port, contacts in (("on", on, senders), ("off", off, others)):
+                    request = event(n, "L" + name[1].upper(), contacts)
+                    response = send(port, request, keep_body=False)
                     if response.status // 100 != 2:
                         raise SystemExit(f"assistant webhook ({name}): HTTP {response.status}")
                     latencies[name].append(response.seconds)

@@ -68,14 +68,16 @@ def user_of_message(spec: dict) -> dict:
 
 def assistant_prepare(spec: dict) -> dict:
     """An agent on the main session and an active LLM config (keys from the fake) for each
-    sender, so every message the assistant step posts gets a real turn."""
+    sender, so every message the assistant step posts gets a real turn; `others` are
+    contacts without one (known, so their messages take the same ingest path)."""
     from llm.models import Agent, LLMConfig
 
     agent, _ = Agent.objects.get_or_create(name="Bench agent", defaults={"model": "gpt-4o-mini"})
     WhatsAppSession.objects.filter(bridge_session_id=settings.WHATSAPP_MAIN_SESSION_ID).update(
         agent=agent
     )
-    User.objects.create_whatsapp_users({"+" + digits: "" for digits in spec["senders"]})
+    everyone = spec["senders"] + spec.get("others", [])
+    User.objects.create_whatsapp_users({"+" + digits: "" for digits in everyone})
     for digits, key in zip(spec["senders"], spec["keys"], strict=True):
         user = User.objects.get(phone_number="+" + digits)
         LLMConfig.objects.filter(user=user, is_active=True).update(is_active=False)
