@@ -30,7 +30,7 @@ def run_turn(turn_id: int) -> None:
 
 
 def _run_or_wait(turn_id: int) -> None:
-    if turns.turn_run(turn_id=turn_id) is None:
+    if turns.turn_run(turn_id=turn_id) is None and not settings.CELERY_TASK_ALWAYS_EAGER:
         wait = turns.seconds_until_due(turn_id)
         if wait:  # picked up early (clocks differ between machines): come back when due
             run_turn.apply_async((turn_id,), countdown=wait)

@@ -1,6 +1,8 @@
 """A message that should be answered always gets its turn: here the web server is killed
 right after the messages are committed and before their turns are created (a lock holds
-the turn INSERT), and the sweeper, which beat runs every 30 seconds, makes up for it."""
+the turn INSERT), and the sweeper, which beat runs every 30 seconds, makes up for it.
+Without a broker, as here, the turns are created in the request right after the commit;
+with one, the window is between the commit and the publish, and the sweeper is the same."""
 
 import subprocess
 import sys
