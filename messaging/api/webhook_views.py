@@ -20,11 +20,29 @@ from rest_framework.views import APIView
 
 from core.errors import ErrorSerializer, error_body
 from messaging import webhook_auth
+from messaging.ingest import hooks
 from messaging.ingest.events import EVENT_TYPES
 from messaging.ingest.parse import BodyError
 from messaging.ingest.receive import Delivery, delivery_receive
 
 logger = logging.getLogger(__name__)
+
+
+class WebhookResponse(JsonResponse):
+    """A JSON answer that runs `after_sent` callbacks once the server has sent it (the
+    WSGI server calls `close()` after the last byte), before Django's own
+    request_finished handlers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.after_sent: list = []
+
+    def close(self) -> None:
+        try:
+            for callback in self.after_sent:
+                callback()
+        finally:
+            super().close()
 
 
 class WebhookRateThrottle(ScopedRateThrottle):
@@ -124,6 +142,17 @@ class WhatsAppWebhookView(APIView):
     throttle_scope = "webhook"
     # False: store the events and answer; process_webhook_events (or a worker) processes.
     process_events = True
+
+    def dispatch(self, request, *args, **kwargs):
+        # The apps above messaging hear about the stored messages after the bridge has
+        # its answer (the assistant's publish to the queue never delays it).
+        with hooks.announcements_held() as held:
+            response = super().dispatch(request, *args, **kwargs)
+        if held and isinstance(response, WebhookResponse):
+            response.after_sent.append(lambda: hooks.send_held(held))
+        else:
+            hooks.send_held(held)
+        return response
 
     @extend_schema(
         operation_id="whatsapp_webhook",
@@ -231,7 +260,7 @@ class WhatsAppWebhookView(APIView):
             ],
         }
         status = 202 if states["deferred"] or states["failed"] else 200
-        return JsonResponse(body, status=status)
+        return WebhookResponse(body, status=status)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -241,4 +270,4 @@ class WhatsAppWebhookView(APIView):
 
     def _rejected(self, request, status: int, code: str, message: str, details=None):
         logger.warning("Webhook delivery rejected (%s %s): %s", status, code, message[:200])
-        return JsonResponse(error_body(code, message, details), status=status)
+        return WebhookResponse(error_body(code, message, details), status=status)

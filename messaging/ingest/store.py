@@ -139,20 +139,8 @@ def _batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> None
 
 
 def _announce(stored: list[MessageEvent]) -> None:
-    """Tell the apps above (the assistant) about the stored messages. Their failure
-    never fails the delivery: the messages are stored, and they have a sweeper."""
-    results = hooks.messages_stored.send_robust(
-        sender=MessageEvent,
-        messages=[(e.session_id, e.wa_message_id, e.direction) for e in stored],
-    )
-    for receiver, result in results:
-        if isinstance(result, Exception):
-            logger.error(
-                "A messages_stored receiver failed (%s): %s",
-                getattr(receiver, "__qualname__", receiver),
-                type(result).__name__,
-                exc_info=result,
-            )
+    """Tell the apps above (the assistant) about the stored messages (`hooks`)."""
+    hooks.messages_stored_announce([(e.session_id, e.wa_message_id, e.direction) for e in stored])
 
 
 def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Outcome:
