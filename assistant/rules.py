@@ -1,6 +1,5 @@
 """Whether a turn gets an answer: the skip rules and the daily limits. They can change
-while a turn waits, so they are read when it runs, in the query that loads the turn
-(`with_facts`)."""
+while a turn waits, so they are read when it runs, all in one query (`turn_facts`)."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,6 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from accounts.models import User
 from assistant.models import Turn
 from assistant.triggers import GROUP_SUFFIX
 from messaging.models import Message
@@ -24,14 +24,13 @@ class TurnFacts:
     tokens_today: int
 
 
-def with_facts(turns, *, now):
-    """`turns` (a Turn queryset) with what the rules need beyond each turn's own row, as
-    annotations: loading a turn loads its facts in the same query (`turn_facts`)."""
-    chat = Message.objects.filter(session_id=OuterRef("session_id"), chat_jid=OuterRef("chat_jid"))
+def turn_facts(turn: Turn, *, now) -> TurnFacts:
+    """What the rules need beyond the turn's own row, in one query."""
+    chat = Message.objects.filter(session_id=turn.session_id, chat_jid=turn.chat_jid)
     later = (
         chat.filter(
             direction=Message.Direction.INCOMING,
-            timestamp__gt=OuterRef("trigger_message__timestamp"),
+            timestamp__gt=turn.trigger_message.timestamp,
         )
         .exclude(message_type=Message.MessageType.UNSUPPORTED)
         # Its turn may not exist yet (a worker creates it): then it will answer.
@@ -39,34 +38,30 @@ def with_facts(turns, *, now):
     )
     pause = timedelta(minutes=settings.ASSISTANT_HUMAN_PAUSE_MINUTES)
     person = chat.filter(direction=Message.Direction.OUTGOING, timestamp__gte=now - pause).exclude(
-        media_metadata__has_key="sent_by"  # Zapa marks every message it sends
-    )
+        media_metadata__has_key="sent_by"
+    )  # Zapa marks every message it sends
     day_start = now - timedelta(days=1)
     today = (
         Turn.objects.filter(
-            user_id=OuterRef("user_id"), created_at__gte=day_start, finished_at__gte=day_start
+            user_id=OuterRef("pk"), created_at__gte=day_start, finished_at__gte=day_start
         )
         .order_by()
         .values("user_id")
     )
     replies = today.filter(state=Turn.State.REPLIED).annotate(n=Count("pk")).values("n")
     tokens = today.annotate(n=Sum(F("input_tokens") + F("output_tokens"))).values("n")
-    return turns.annotate(
-        fact_later_message=Exists(later),
-        fact_person_answered=Exists(person),
-        fact_replies_today=Coalesce(Subquery(replies), 0),
-        fact_tokens_today=Coalesce(Subquery(tokens), 0),
+    row = (
+        User.objects.filter(pk=turn.user_id)
+        .annotate(
+            later=Exists(later),
+            person=Exists(person),
+            replies=Coalesce(Subquery(replies), 0),
+            tokens=Coalesce(Subquery(tokens), 0),
+        )
+        .values("later", "person", "replies", "tokens")
+        .get()
     )
-
-
-def turn_facts(turn: Turn) -> TurnFacts:
-    """The facts of a turn loaded through `with_facts`."""
-    return TurnFacts(
-        turn.fact_later_message,
-        turn.fact_person_answered,
-        turn.fact_replies_today,
-        turn.fact_tokens_today,
-    )
+    return TurnFacts(row["later"], row["person"], row["replies"], row["tokens"])
 
 
 def skip_reason(turn: Turn, facts: TurnFacts) -> str:

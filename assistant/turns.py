@@ -22,7 +22,7 @@ from assistant.formatting import split_message, to_whatsapp
 from assistant.models import Turn
 from assistant.persona import context_rows, conversation, system_prompt
 from assistant.providers import ChatRequest
-from assistant.rules import limit_reason, skip_reason, turn_facts, with_facts
+from assistant.rules import limit_reason, skip_reason, turn_facts
 from assistant.tools import ToolContext
 from llm.models import ActionLog, LLMConfig
 from messaging.models import Message
@@ -48,13 +48,12 @@ def turn_run(*, turn_id: int) -> Turn | None:
     )
     if not leased:
         return None
-    loading = Turn.objects.select_related("user", "session__agent", "trigger_message")
-    turn = with_facts(loading, now=now).get(pk=turn_id)
+    turn = Turn.objects.select_related("user", "session__agent", "trigger_message").get(pk=turn_id)
     if turn.send_started_at:
         return _finish(turn, Turn.State.FAILED, "Interrupted while sending; not sent again.")
     if turn.attempts > MAX_ATTEMPTS:
         return _finish(turn, Turn.State.FAILED, f"Gave up after {MAX_ATTEMPTS} attempts.")
-    facts = turn_facts(turn)
+    facts = turn_facts(turn, now=now)
     reason = skip_reason(turn, facts)
     if reason:
         return _finish(turn, Turn.State.SKIPPED, reason)
