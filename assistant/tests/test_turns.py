@@ -474,6 +474,48 @@ def test_the_answered_messages_reach_back_beyond_the_context(
     assert len(request.body["messages"]) == 2  # system + the last two, merged into one
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "used", "reason"),
+    [
+        ("ASSISTANT_MAX_TURNS_PER_DAY", 2, {"input_tokens": 1}, "daily number of replies"),
+        ("ASSISTANT_DAILY_TOKEN_BUDGET", 1000, {"input_tokens": 600}, "daily token budget"),
+    ],
+)
+def test_the_daily_limits_count_the_last_24_hours(
+    main_session, contact, llm, outbox, settings, setting, value, used, reason
+):
+    setattr(settings, setting, value)
+    config_for(contact, llm)
+    now = timezone.now()
+    for hours_ago in (2, 23):  # two replies today, 600 + 600 tokens
+        done = MessageFactory(session=main_session, user=contact, direction="incoming")
+        Turn.objects.create(
+            user=contact,
+            session=main_session,
+            chat_jid=done.chat_jid,
+            trigger_message=done,
+            state=Turn.State.REPLIED,
+            due_at=now,
+            finished_at=now - timedelta(hours=hours_ago),
+            **used,
+        )
+    Turn.objects.update(created_at=now - timedelta(hours=23, minutes=30))
+    trigger = MessageFactory(session=main_session, user=contact, direction="incoming")
+    [turn_id] = triggers.turns_create(Message.objects.filter(pk=trigger.pk))
+    Turn.objects.filter(pk=turn_id).update(due_at=now)
+
+    turn = turns.turn_run(turn_id=turn_id)
+
+    assert turn.state == Turn.State.SKIPPED and reason in turn.reason
+    assert outbox == []
+    # A day later the oldest no longer counts.
+    Turn.objects.filter(pk=turn_id).update(state=Turn.State.PENDING, attempts=0)
+    Turn.objects.exclude(pk=turn_id).filter(finished_at__lt=now - timedelta(hours=22)).update(
+        created_at=now - timedelta(days=2), finished_at=now - timedelta(days=2)
+    )
+    assert turns.turn_run(turn_id=turn_id).state == Turn.State.REPLIED
+
+
 def test_a_turn_runs_in_a_bounded_number_of_queries(main_session, contact, llm, outbox):
     config_for(contact, llm)
     MessageFactory.create_batch(30, session=main_session, user=contact, direction="incoming")
