@@ -345,7 +345,10 @@ def outgoing_message_record(
     if reasons:
         raise ValueError(next(iter(reasons.values())))
     _deferred_statuses_apply(keys={event.key})
-    return Message.objects.get(session__bridge_session_id=session_key, wa_message_id=wa_message_id)
+    # Callers link to it (a turn's reply, a reminder's message): its id is enough.
+    return Message.objects.only("id").get(
+        session__bridge_session_id=session_key, wa_message_id=wa_message_id
+    )
 
 
 # --- delivery statuses ----------------------------------------------------------------
