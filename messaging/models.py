@@ -185,6 +185,11 @@ class WebhookEvent(TimestampedModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     # For status events that arrive before their message.
     wa_message_id = models.CharField(max_length=128, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Queued ingest: when a worker took it (see ingest/queue.py).",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]

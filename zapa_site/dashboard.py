@@ -28,6 +28,7 @@ from accounts.models import User
 from assistant.models import Turn
 from core.table_size import table_count
 from llm.models import LLMConfig
+from messaging.ingest.queue import Backlog, backlog
 from messaging.models import Message, WebhookEvent, WhatsAppSession
 from zapa_site.dashboard_assistant import AssistantFigures, assistant_figures
 
@@ -57,6 +58,7 @@ class Dashboard:
     active_configs_by_provider: list[tuple[str, str, int]] | None = None
     failed_webhooks_24h: int | None = None
     failed_webhooks: list[WebhookEvent] | None = None
+    webhook_backlog: Backlog | None = None
     assistant: AssistantFigures | None = None
     sections: set[str] = field(default_factory=set)
 
@@ -116,6 +118,7 @@ def dashboard_build(*, user, now: datetime | None = None) -> Dashboard:
                 "id", "event_type", "session_key", "received_at", "error", "attempts"
             )[:RECENT_FAILURES]
         )
+        dashboard.webhook_backlog = backlog(now=now)
     if _can_view(user, Turn):
         dashboard.sections.add("assistant")
         dashboard.assistant = assistant_figures(now=now)

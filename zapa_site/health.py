@@ -26,12 +26,26 @@ def healthz(request):
 @require_GET
 def readyz(request):
     """Ready to serve: the database answers, and so does the cache (which holds the
-    login throttles: with a shared Redis cache, Zapa is not ready without it)."""
+    login throttles: with a shared Redis cache, Zapa is not ready without it). Also
+    reports the webhook backlog: events waiting for a worker (queued ingest)."""
     checks = {"database": _database_ok(), "cache": _cache_ok()}
     ready = all(checks.values())
     body = {"status": "ok" if ready else "unavailable"}
     body.update({name: "ok" if ok else "unreachable" for name, ok in checks.items()})
+    if checks["database"]:
+        # Events stored and not yet ingested (queued ingest): a figure, never a failure.
+        body["webhook_backlog"] = _webhook_backlog()
     return JsonResponse(body, status=200 if ready else 503)
+
+
+def _webhook_backlog() -> dict | None:
+    from messaging.ingest.queue import backlog
+
+    try:
+        return backlog().as_dict()
+    except DatabaseError:
+        logger.warning("readyz: could not count the webhook backlog", exc_info=True)
+        return None
 
 
 def _database_ok() -> bool:

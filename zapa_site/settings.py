@@ -30,6 +30,13 @@ SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_SECRET_KEY)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[INSECURE_FIELD_ENCRYPTION_KEY])
 WEBHOOK_TOKEN = env.str("WEBHOOK_TOKEN", default=INSECURE_WEBHOOK_TOKEN)
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
+# inline: the webhook ingests its events before answering. queued: it only stores them
+# and a Celery worker ingests them in batches (messaging/ingest/queue.py).
+WEBHOOK_INGEST = env.str("WEBHOOK_INGEST", default="inline").strip().lower()
+if WEBHOOK_INGEST not in ("inline", "queued"):
+    raise ImproperlyConfigured(
+        f"WEBHOOK_INGEST must be 'inline' or 'queued', not {WEBHOOK_INGEST!r}."
+    )
 # Keyed hash of login codes: separate from SECRET_KEY so rotating one leaves the other.
 AUTH_CODE_PEPPER = env.str("AUTH_CODE_PEPPER", default=SECRET_KEY)
 
@@ -266,6 +273,8 @@ CELERY_BEAT_SCHEDULE = {
     "assistant-sweep": {"task": "assistant.sweep", "schedule": 30.0},
     "assistant-reminders": {"task": "assistant.send_due_reminders", "schedule": 30.0},
     "messaging-sync-bridge-sessions": {"task": "messaging.sync_bridge_sessions", "schedule": 60.0},
+    # Queued ingest: what a lost publish or a stopped worker left waiting (no-op inline).
+    "messaging-ingest-waiting": {"task": "messaging.ingest_waiting", "schedule": 15.0},
 }
 
 # The assistant. ASSISTANT_ENABLED=false is the kill switch: no new turns at all.

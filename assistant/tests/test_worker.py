@@ -289,3 +289,21 @@ def test_a_reminder_due_while_no_worker_ran_is_sent_once_when_one_is_back(
     assert [m["text"] for m in bridge.sent] == ["⏰ Take the pills"]
     reminder.refresh_from_db()
     assert reminder.state == Reminder.State.SENT
+
+
+def test_queued_ingest_through_the_worker_then_a_reply(
+    api_client, workers, worker_env, bridge, fake_llm, contact_with_key, settings
+):
+    """WEBHOOK_INGEST=queued: the webhook only stores the event (202); the worker
+    ingests it, and the assistant answers, all through Redis."""
+    settings.WEBHOOK_INGEST = "queued"
+    worker_env["WEBHOOK_INGEST"] = "queued"
+    fake_llm.script("openai", Text("Queued, then answered"))
+
+    response = bp.post(api_client, bp.message_received(text="Hi"))
+
+    assert response.status_code == 202 and response.json()["queued"] == 1
+    assert not Turn.objects.exists()
+    workers()  # the event waited in the database until a worker came
+    sent = _wait_for(lambda: bridge.sent, seconds=30, what="the reply at the bridge")
+    assert [m["text"] for m in sent] == ["Queued, then answered"]

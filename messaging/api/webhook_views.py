@@ -20,10 +20,11 @@ from rest_framework.views import APIView
 
 from core.errors import ErrorSerializer, error_body
 from messaging import webhook_auth
-from messaging.ingest import hooks
+from messaging.ingest import hooks, queue
 from messaging.ingest.events import EVENT_TYPES
 from messaging.ingest.parse import BodyError
 from messaging.ingest.receive import Delivery, delivery_receive
+from messaging.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,17 @@ class WebhookResponse(JsonResponse):
                 callback()
         finally:
             super().close()
+
+
+def _ingest_later() -> None:
+    """Queued ingest: wake a worker (with no broker, ingest here, now that the bridge has
+    its answer). A lost publish only delays: beat runs the same task every 15 s."""
+    from messaging import tasks  # the task module imports Celery's app
+
+    try:
+        tasks.ingest_waiting.delay()
+    except Exception:  # the broker's own connection errors; the events wait, stored
+        logger.warning("Could not queue the ingest of waiting events", exc_info=True)
 
 
 class WebhookRateThrottle(ScopedRateThrottle):
@@ -115,6 +127,9 @@ class WebhookResultSerializer(serializers.Serializer):
         "events without a message id, …), kept with the reason."
     )
     failed = serializers.IntegerField()
+    queued = serializers.IntegerField(
+        help_text="Stored, for a worker to ingest (WEBHOOK_INGEST=queued)."
+    )
     events = WebhookEventResultSerializer(many=True)
 
 
@@ -127,7 +142,8 @@ class WhatsAppWebhookView(APIView):
 
     - 200 when every event was processed, or ignored with a reason (an event Zapa
       does not act on: unknown types, Status posts, no message id, …);
-    - 202 when some statuses wait for their message (kept, applied when it arrives),
+    - 202 when the events are queued for a worker (WEBHOOK_INGEST=queued), or some
+      statuses wait for their message (kept, applied when it arrives),
       or an event failed on our side (kept as failed for process_webhook_events);
     - 400 when the body is not a bridge event at all: not JSON, no eventType or
       sessionId, an impossible value such as a negative timestamp (the valid events
@@ -140,8 +156,9 @@ class WhatsAppWebhookView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [WebhookRateThrottle]
     throttle_scope = "webhook"
-    # False: store the events and answer; process_webhook_events (or a worker) processes.
-    process_events = True
+    # None: as WEBHOOK_INGEST says. False: store the events and answer (queued ingest:
+    # a worker ingests them); True: ingest them before answering.
+    process_events: bool | None = None
 
     def dispatch(self, request, *args, **kwargs):
         # The apps above messaging hear about the stored messages after the bridge has
@@ -180,7 +197,8 @@ class WhatsAppWebhookView(APIView):
             200: WebhookResultSerializer,
             202: OpenApiResponse(
                 WebhookResultSerializer,
-                description="Stored; some events wait for their message or failed on our side.",
+                description="Stored; queued for a worker, or some events wait for their "
+                "message or failed on our side.",
             ),
             400: OpenApiResponse(ErrorSerializer, description="Not JSON, or an invalid event."),
             401: OpenApiResponse(ErrorSerializer, description="Wrong token or no signature."),
@@ -225,10 +243,16 @@ class WhatsAppWebhookView(APIView):
                 return self._rejected(request, exc.status_code, exc.code, str(exc))
 
         try:
-            delivery = delivery_receive(body=body, request=request, process=self.process_events)
+            delivery = delivery_receive(body=body, request=request, process=self._inline())
         except BodyError as exc:
             return self._rejected(request, exc.status, exc.code, str(exc))
-        return self._answer(request, delivery)
+        response = self._answer(request, delivery)
+        if delivery.states[WebhookEvent.State.RECEIVED] and queue.is_queued():
+            response.after_sent.append(_ingest_later)
+        return response
+
+    def _inline(self) -> bool:
+        return not queue.is_queued() if self.process_events is None else self.process_events
 
     def _answer(self, request, delivery: Delivery):
         events, rejected = delivery.events, delivery.rejected
@@ -254,12 +278,14 @@ class WhatsAppWebhookView(APIView):
             "deferred": states["deferred"],
             "ignored": states["ignored"],
             "failed": states["failed"],
+            "queued": states["received"],
             "events": [
                 {"id": e.pk, "state": e.state, **({"error": e.error} if e.error else {})}
                 for e in events
             ],
         }
-        status = 202 if states["deferred"] or states["failed"] else 200
+        waiting = states["deferred"] or states["failed"] or states["received"]
+        status = 202 if waiting else 200
         return WebhookResponse(body, status=status)
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -101,6 +101,25 @@ def test_figures_with_data(staff_user):
     ]
 
 
+def test_the_webhook_backlog_counts_events_waiting_to_be_ingested(staff_user, client):
+    for minutes_ago in (1, 10):
+        WebhookEvent.objects.create(
+            event_type="message.received",
+            session_key="main",
+            payload={},
+            received_at=NOW - timedelta(minutes=minutes_ago),
+        )
+    WebhookEvent.objects.create(event_type="message.received", state="processed", payload={})
+
+    board = dashboard.dashboard_build(user=staff_user, now=NOW)
+
+    assert board.webhook_backlog.waiting == 2
+    assert board.webhook_backlog.oldest_seconds == 600
+    client.force_login(staff_user)
+    page = client.get("/admin/").content.decode()
+    assert 'id="zapa-webhook-backlog"' in page and "the oldest" in page
+
+
 def test_figures_of_an_empty_database(staff_user):
     board = dashboard.dashboard_build(user=staff_user, now=NOW)
     assert board.users_total == 1

@@ -17,7 +17,12 @@ def test_healthz_answers_without_touching_the_database(client, db, django_assert
 def test_readyz_is_ok_with_database_and_cache(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "webhook_backlog": {"waiting": 0, "oldest_seconds": 0.0},
+    }
 
 
 @pytest.mark.django_db
@@ -46,7 +51,12 @@ def test_readyz_is_503_when_the_cache_is_unreachable(client, settings):
     finally:
         caches["default"].close()
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "ok", "cache": "unreachable"}
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "cache": "unreachable",
+        "webhook_backlog": {"waiting": 0, "oldest_seconds": 0.0},
+    }
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])

@@ -197,3 +197,15 @@ def test_every_setting_is_documented_in_the_readme_and_env_example():
     assert not {n for n in names if not re.search(rf"^#? ?{n}=", env_example, re.M)}, (
         "missing from .env.example"
     )
+
+
+@pytest.mark.parametrize("mode", ["inline", "queued", " Queued "])
+def test_webhook_ingest_takes_inline_or_queued(mode):
+    result = start({"DEBUG": "true", "WEBHOOK_INGEST": mode})
+    assert result.returncode == 0, result.stderr
+
+
+def test_webhook_ingest_refuses_anything_else():
+    result = start({"DEBUG": "true", "WEBHOOK_INGEST": "later"})
+    assert result.returncode != 0
+    assert "WEBHOOK_INGEST must be 'inline' or 'queued', not 'later'" in result.stderr
