@@ -86,6 +86,7 @@ def percentiles(latencies: list[float]) -> dict:
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p95_ms": round(at(0.95) * 1000, 2),
+        "p99_ms": round(at(0.99) * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
     }
 

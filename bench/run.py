@@ -49,7 +49,6 @@ from messaging.seeding.columns import CHUNK_SIZE, MESSAGE_COLUMNS  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results"
-SMALL_DB, BIG_DB = "bench_small", "bench_big"
 COPY_COLUMNS = ", ".join(MESSAGE_COLUMNS)
 # Measurement steps in run order (--only picks some; seeding is measured whenever it runs).
 FIGURE_STEPS = (
@@ -58,6 +57,7 @@ FIGURE_STEPS = (
     "search",
     "single_webhook",
     "batch_webhook",
+    "queued",
     "assistant",
     "export",
 )
@@ -94,6 +94,11 @@ def parse_args() -> argparse.Namespace:
         help="Keep existing bench databases (skip create/seed; seed figures are then n/a).",
     )
     parser.add_argument(
+        "--prefix",
+        default="bench",
+        help="Database names: <prefix>_small and <prefix>_big (_<messages> unless 1M).",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432"),
         help="PostgreSQL server (without database name).",
@@ -116,6 +121,11 @@ def parse_args() -> argparse.Namespace:
 class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        # One database per size, so a 1M and a 10M run can be kept side by side.
+        self.small_db = f"{args.prefix}_small"
+        self.big_db = f"{args.prefix}_big" + (
+            "" if args.messages == 1_000_000 else f"_{args.messages}"
+        )
         self.server_url = args.database_url.rstrip("/")
         self.secret_key = secrets.token_urlsafe(48)
         self.fernet_key = Fernet.generate_key().decode()
@@ -237,10 +247,10 @@ class Bench:
 
     def create_databases(self) -> None:
         with self.sql("postgres") as conn:
-            for name in (SMALL_DB, BIG_DB):
+            for name in (self.small_db, self.big_db):
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 conn.execute(f"CREATE DATABASE {name}")
-        for name in (SMALL_DB, BIG_DB):
+        for name in (self.small_db, self.big_db):
             self.manage(name, "migrate", "--noinput")
 
     def seed(self, database: str, *, users: int, messages: int, seed: int) -> dict:
@@ -266,15 +276,15 @@ class Bench:
 
     def build_data(self) -> dict:
         args = self.args
-        log(f"creating {SMALL_DB} and {BIG_DB}")
+        log(f"creating {self.small_db} and {self.big_db}")
         self.create_databases()
         log("seeding")
-        small = self.seed(SMALL_DB, users=10, messages=args.small_messages, seed=1)
+        small = self.seed(self.small_db, users=10, messages=args.small_messages, seed=1)
         rest = args.messages - args.export_big - args.export_small
         seeds = [
-            self.seed(BIG_DB, users=max(10, rest // 1000), messages=rest, seed=1),
-            self.seed(BIG_DB, users=1, messages=args.export_big, seed=2),
-            self.seed(BIG_DB, users=1, messages=args.export_small, seed=3),
+            self.seed(self.big_db, users=max(10, rest // 1000), messages=rest, seed=1),
+            self.seed(self.big_db, users=1, messages=args.export_big, seed=2),
+            self.seed(self.big_db, users=1, messages=args.export_small, seed=3),
         ]
         data = {
             "small": small,
@@ -285,7 +295,7 @@ class Bench:
         seeded = sum(s["messages"] for s in seeds)
         seconds = sum(s["message_seconds"] for s in seeds)
         log(f"raw COPY of the same {seeded:,} rows (TRUNCATE, then COPY in 100k-row chunks)")
-        raw = self.raw_copy_roundtrip(BIG_DB)
+        raw = self.raw_copy_roundtrip(self.big_db)
         self.results["figures"]["seed_bulk"] = {
             "value": round(seeded / seconds, 1),
             "baseline": round(raw["rows_per_second"], 1),
@@ -338,7 +348,7 @@ class Bench:
         }
 
     def vacuum(self) -> None:
-        for name in (SMALL_DB, BIG_DB):
+        for name in (self.small_db, self.big_db):
             with self.sql(name) as conn:
                 conn.execute("VACUUM ANALYZE")
 
@@ -353,31 +363,37 @@ class Bench:
             k: v for k, v in vars(args).items() if k not in ("database_url",)
         }
         if args.reuse_data:
-            data = json.loads((RESULTS / ".data.json").read_text())
+            data = json.loads((RESULTS / f".data-{self.big_db}.json").read_text())
+            for name in (self.small_db, self.big_db):
+                self.manage(name, "migrate", "--noinput")  # kept data, current schema
         else:
             data = self.build_data()
             RESULTS.mkdir(parents=True, exist_ok=True)
-            (RESULTS / ".data.json").write_text(json.dumps(data))
+            (RESULTS / f".data-{self.big_db}.json").write_text(json.dumps(data))
         log("VACUUM ANALYZE")
         self.vacuum()
-        with self.sql(BIG_DB) as conn:
+        with self.sql(self.big_db) as conn:
             big_rows = conn.execute("SELECT count(*) FROM messaging_message").fetchone()[0]
-        with self.sql(SMALL_DB) as conn:
+        with self.sql(self.small_db) as conn:
             small_rows = conn.execute("SELECT count(*) FROM messaging_message").fetchone()[0]
         self.results["details"]["rows"] = {"big": big_rows, "small": small_rows}
 
-        big_user = self.task(BIG_DB, "user_of_message", {"message_id": data["export_big_first_id"]})
-        small_export_user = self.task(
-            BIG_DB, "user_of_message", {"message_id": data["export_small_first_id"]}
+        big_user = self.task(
+            self.big_db, "user_of_message", {"message_id": data["export_big_first_id"]}
         )
-        small_user = self.task(SMALL_DB, "heaviest_user")
+        small_export_user = self.task(
+            self.big_db, "user_of_message", {"message_id": data["export_small_first_id"]}
+        )
+        small_user = self.task(self.small_db, "heaviest_user")
         staff = {"staff_phone": self.staff_phone, "staff_password": self.staff_password}
         big = self.task(
-            BIG_DB,
+            self.big_db,
             "prepare",
             {"token_users": [big_user["user_id"], small_export_user["user_id"]], **staff},
         )
-        small = self.task(SMALL_DB, "prepare", {"token_users": [small_user["user_id"]], **staff})
+        small = self.task(
+            self.small_db, "prepare", {"token_users": [small_user["user_id"]], **staff}
+        )
         self.results["details"]["users"] = {
             "history_user_big": big_user,
             "history_user_small": small_user,
@@ -385,8 +401,8 @@ class Bench:
         }
 
         log("starting gunicorn on both databases")
-        big_port = self.start_server(BIG_DB, workers=args.workers, name="big")
-        small_port = self.start_server(SMALL_DB, workers=args.workers, name="small")
+        big_port = self.start_server(self.big_db, workers=args.workers, name="big")
+        small_port = self.start_server(self.small_db, workers=args.workers, name="small")
         try:
             big_token = big["tokens"][str(big_user["user_id"])]
             small_token = small["tokens"][str(small_user["user_id"])]
@@ -400,10 +416,14 @@ class Bench:
                 self.single_webhook(big_port, big)
             if "batch_webhook" in args.only:
                 self.batch_webhook(big_port, big)
+            if "queued" in args.only:
+                from bench import queued_step
+
+                queued_step.measure(self, self.big_db, big, log, PYTHON, ROOT, _message_event)
             if "assistant" in args.only:
                 from bench import assistant_step
 
-                assistant_step.measure(self, SMALL_DB, small, log, PYTHON, ROOT)
+                assistant_step.measure(self, self.small_db, small, log, PYTHON, ROOT)
         finally:
             self.stop_all()
         if "export" in args.only:
@@ -562,7 +582,7 @@ class Bench:
             "to_tsvector('simple'::regconfig, COALESCE(content, '') || ' ' || "
             "COALESCE(caption, '')) @@ phraseto_tsquery('simple'::regconfig, %s)"
         )
-        with self.sql(BIG_DB) as conn:
+        with self.sql(self.big_db) as conn:
             texts = [
                 row[0]
                 for row in conn.execute(
@@ -620,7 +640,7 @@ class Bench:
             ),
         }
         timings = {}
-        with self.sql(BIG_DB) as conn:
+        with self.sql(self.big_db) as conn:
             for name, (query, params) in queries.items():
                 runs = []
                 for _ in range(7):
@@ -723,7 +743,7 @@ class Bench:
         per_post, batches = 500, self.args.batches
         log(f"batch webhook: {batches} POSTs of {per_post} events, 2 concurrent clients")
         senders, main = info["senders"], info["main_digits"]
-        with self.sql(BIG_DB) as conn:
+        with self.sql(self.big_db) as conn:
             before_id = conn.execute(
                 "SELECT COALESCE(MAX(id), 0) FROM messaging_message"
             ).fetchone()[0]
@@ -751,13 +771,13 @@ class Bench:
         )
         if result.ok != result.requests:
             raise SystemExit(f"batch webhook: non-2xx answers {dict(result.statuses)}")
-        with self.sql(BIG_DB) as conn:
+        with self.sql(self.big_db) as conn:
             after = conn.execute("SELECT count(*) FROM messaging_message").fetchone()[0]
         stored = after - before
         rate = stored / result.seconds
         log(f"  {stored:,} messages stored in {result.seconds:.1f}s; raw COPY of the same rows")
         raw = self.raw_copy_roundtrip(
-            BIG_DB, where=f"id > {int(before_id)} AND wa_message_id LIKE 'B{self.run_tag}%'"
+            self.big_db, where=f"id > {int(before_id)} AND wa_message_id LIKE 'B{self.run_tag}%'"
         )
         self.results["details"]["batch_webhook"] = {
             **result.summary(),
@@ -784,7 +804,7 @@ class Bench:
                 ("big", big_token, big_user),
             ):
                 port = self.start_server(
-                    BIG_DB, workers=1, name=f"export-{fmt}-{label}", GUNICORN_TIMEOUT="600"
+                    self.big_db, workers=1, name=f"export-{fmt}-{label}", GUNICORN_TIMEOUT="600"
                 )
                 try:
                     worker = _worker_pids(self.servers[-1].pid)[0]

@@ -1,5 +1,5 @@
 """messaging's Celery jobs: reconcile sessions with the bridge every minute; ingest
-the events the webhook stored in queued mode."""
+the events the webhook stored in queued mode; apply statuses that raced their message."""
 
 from celery import shared_task
 
@@ -19,4 +19,13 @@ def ingest_waiting() -> int:
 
     if not queue.is_queued():
         return 0
+    queue.wake_clear()
     return queue.waiting_ingest()
+
+
+@shared_task(name="messaging.deferred_statuses_recheck", ignore_result=True)
+def deferred_statuses_recheck() -> int:
+    """Statuses deferred while their message was being stored at the same moment."""
+    from messaging.ingest.store import deferred_statuses_recheck
+
+    return deferred_statuses_recheck()

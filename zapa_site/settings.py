@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
     "messaging-sync-bridge-sessions": {"task": "messaging.sync_bridge_sessions", "schedule": 60.0},
     # Queued ingest: what a lost publish or a stopped worker left waiting (no-op inline).
     "messaging-ingest-waiting": {"task": "messaging.ingest_waiting", "schedule": 15.0},
+    # A status whose message was stored at the same moment, in another transaction.
+    "messaging-deferred-statuses": {
+        "task": "messaging.deferred_statuses_recheck",
+        "schedule": 60.0,
+    },
 }
 
 # The assistant. ASSISTANT_ENABLED=false is the kill switch: no new turns at all.

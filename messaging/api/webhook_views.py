@@ -39,20 +39,23 @@ class WebhookResponse(JsonResponse):
         self.after_sent: list = []
 
     def close(self) -> None:
+        callbacks, self.after_sent = self.after_sent, []  # once, however often closed
         try:
-            for callback in self.after_sent:
+            for callback in callbacks:
                 callback()
         finally:
             super().close()
 
 
 def _ingest_later() -> None:
-    """Queued ingest: wake a worker (with no broker, ingest here, now that the bridge has
-    its answer). A lost publish only delays: beat runs the same task every 15 s."""
+    """Queued ingest: wake a worker unless a wake-up is pending (with no broker, ingest
+    here, now that the bridge has its answer). A lost publish only delays: beat runs
+    the same task every 15 s."""
     from messaging import tasks  # the task module imports Celery's app
 
     try:
-        tasks.ingest_waiting.delay()
+        if settings.CELERY_TASK_ALWAYS_EAGER or queue.wake_wanted():
+            tasks.ingest_waiting.delay()
     except Exception:  # the broker's own connection errors; the events wait, stored
         logger.warning("Could not queue the ingest of waiting events", exc_info=True)
 

@@ -34,13 +34,7 @@ def events_insert(events: Sequence[WebhookEvent]) -> None:
 
 def events_mark(marks, now: datetime, find_deferred) -> list[DeferredRow]:
     for events, state, error in marks:
-        WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            state=state,
-            error=error,
-            processed_at=now if state in DONE_STATES else None,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
+        _ids_mark([e.pk for e in events], state, error, now)
     if not find_deferred:
         return []
     return list(
@@ -115,3 +109,43 @@ def keys_filter(keys: Iterable[tuple[Any, str]], session_field: str = "session_i
             for session, wa_ids in sorted(by_session.items())
         ),
     )
+
+
+def statuses_apply(updates, now: datetime) -> set[tuple[str, str]]:
+    rows = Message.objects.filter(
+        keys_filter([(key, wa_id) for _, key, wa_id, _ in updates], "session__bridge_session_id")
+    ).values_list("pk", "session__bridge_session_id", "wa_message_id")
+    ids = {(key, wa_id): pk for pk, key, wa_id in rows}
+    best: dict[int, str] = {}
+    for _, key, wa_id, status in updates:
+        pk = ids.get((key, wa_id))
+        if pk is not None and (
+            pk not in best or Message.STATUS_RANK[status] > Message.STATUS_RANK[best[pk]]
+        ):
+            best[pk] = status
+    by_status: dict[str, list[int]] = {}
+    for pk, status in best.items():
+        by_status.setdefault(status, []).append(pk)
+    for status, pks in by_status.items():
+        lower = [s for s, rank in Message.STATUS_RANK.items() if rank < Message.STATUS_RANK[status]]
+        if lower:
+            Message.objects.filter(pk__in=sorted(pks), status__in=lower).update(
+                status=status, updated_at=now
+            )
+    with_event = [(event_id, (key, wa_id)) for event_id, key, wa_id, _ in updates if event_id]
+    found = [event_id for event_id, key in with_event if key in ids]
+    waiting = [event_id for event_id, key in with_event if key not in ids]
+    _ids_mark(found, State.PROCESSED, "", now)
+    _ids_mark(waiting, State.DEFERRED, "", now)
+    return set(ids)
+
+
+def _ids_mark(ids: list[int], state: str, error: str, now: datetime) -> None:
+    if ids:
+        WebhookEvent.objects.filter(pk__in=ids).update(
+            state=state,
+            error=error,
+            processed_at=now if state in DONE_STATES else None,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )

@@ -8,6 +8,14 @@ CLAIM_SECONDS the events are taken again (processing is idempotent: a message is
 once per session and id, statuses only move forward, deferral works as inline).
 Nothing is lost while no worker runs: the events wait as `received` (the backlog shown
 by `/readyz` and the dashboard).
+
+Waking a worker: a request that stored events publishes the ingest task only if no
+wake-up is pending (`wake_wanted`: SET NX of one Redis key on the broker), and the
+task clears the key before it looks for events (`wake_clear`). An event stored while
+a wake-up is pending is found by that task, since the task clears the key first and
+the event was committed before its request checked the key. So a burst of requests
+costs one task, not one per request. A lost publish leaves the key set until
+WAKE_SECONDS pass; beat runs the task every 15 s meanwhile.
 """
 
 from dataclasses import dataclass
@@ -18,17 +26,51 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from core.http import per_process
 from messaging.ingest.receive import events_reprocess
 from messaging.models import WebhookEvent
 
 BATCH_SIZE = 500
 CLAIM_SECONDS = 300
 BACKLOG_COUNT_CAP = 100_000  # counting a huge backlog exactly is itself slow
+WAKE_KEY = "zapa:ingest:wake"
+WAKE_SECONDS = 30
 State = WebhookEvent.State
 
 
 def is_queued() -> bool:
     return settings.WEBHOOK_INGEST == "queued"
+
+
+_redis_clients = per_process(dict)
+
+
+def broker_redis():
+    """The broker's Redis, one client per process; None for another broker."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    clients = _redis_clients()
+    if url not in clients:
+        import redis
+
+        clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return clients[url]
+
+
+def wake_wanted() -> bool:
+    """Whether this request should publish the ingest task: no wake-up is pending."""
+    client = broker_redis()
+    if client is None:
+        return True
+    return bool(client.set(WAKE_KEY, 1, nx=True, ex=WAKE_SECONDS))
+
+
+def wake_clear() -> None:
+    """A worker is about to look for waiting events: later events need a new wake-up."""
+    client = broker_redis()
+    if client is not None:
+        client.delete(WAKE_KEY)
 
 
 def waiting_claim(*, limit: int = BATCH_SIZE, now=None) -> list[WebhookEvent]:

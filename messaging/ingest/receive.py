@@ -1,23 +1,29 @@
 """Bridge deliveries in: every event is stored as a WebhookEvent before anything else.
 
 `delivery_receive` is the webhook's one call: read the body once, store every event
-(one INSERT that commits on its own, so nothing the bridge sent is lost whatever
-happens next), then act on them (`store.process`). `events_reprocess` acts again on
+(one INSERT), then act on them (`store.process`), all in one transaction: the events,
+their messages and their states commit together, or (the database went away) nothing
+does and the webhook answers 503 for the bridge to retry. A processing error is
+kept as a ``failed`` event, never lost. `events_reprocess` acts again on
 stored events (failed, deferred, interrupted), for the admin and
 `manage.py process_webhook_events`.
 """
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from messaging.ingest import fields, sql, store
-from messaging.ingest.events import MAX_ID_LENGTH, MAX_SESSION_ID_LENGTH, Rejected
+from messaging.ingest.events import MAX_ID_LENGTH, MAX_SESSION_ID_LENGTH, Ignored, Rejected
 from messaging.ingest.parse import BodyError, parse_event, read_body
 from messaging.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
 
 RAW_BODY_LIMIT = 64 * 1024
 MAX_EVENTS_PER_DELIVERY = 1000
@@ -54,13 +60,27 @@ def delivery_receive(*, body: bytes, request=None, process: bool = True) -> Deli
         if exc.code != "invalid":
             _store_unreadable(body, str(exc))
         raise
-    events, parsed = _events_store(document.payloads)
-    if process:
-        store.process(
-            [(e, p) for e, p in zip(events, parsed, strict=True) if e.state == State.RECEIVED],
-            request=request,
-        )
+    if not process:
+        events, _ = _events_store(document.payloads)
+        return Delivery(events=events, is_list=document.is_list)
+    try:
+        # The usual case: everything in one transaction, without savepoints.
+        with transaction.atomic():
+            events, parsed = _events_store(document.payloads)
+            store.process(_to_process(events, parsed), request=request, careful=False)
+    except store.CONNECTION_ERRORS:
+        raise
+    except Exception as exc:
+        # Nothing of it was kept: store the events on their own, then process them
+        # with a savepoint per step, so that what fails is kept as failed.
+        logger.warning("A webhook delivery failed (%s); storing it first", type(exc).__name__)
+        events, parsed = _events_store(document.payloads)
+        store.process(_to_process(events, parsed), request=request)
     return Delivery(events=events, is_list=document.is_list)
+
+
+def _to_process(events: list[WebhookEvent], parsed: list) -> list:
+    return [(e, p) for e, p in zip(events, parsed, strict=True) if e.state == State.RECEIVED]
 
 
 def _events_store(payloads: list[Any]) -> tuple[list[WebhookEvent], list]:
@@ -77,14 +97,24 @@ def _events_store(payloads: list[Any]) -> tuple[list[WebhookEvent], list]:
             received_at=now,
             created_at=now,
         )
-        if isinstance(result, Rejected):
+        final = _final_state(result)
+        if final:
             # Stored in its final state in the same INSERT: nothing more to do.
-            event.state, event.error, event.processed_at = State.REJECTED, result.problem, now
-            event.attempts = 1
+            event.state, event.error = final
+            event.processed_at, event.attempts = now, 1
         events.append(event)
         parsed.append(result)
     sql.events_insert(events)
     return events, parsed
+
+
+def _final_state(result) -> tuple[str, str] | None:
+    """(state, error) of an event known to need no processing, else None."""
+    if isinstance(result, Rejected):
+        return (State.REJECTED, result.problem)
+    if isinstance(result, Ignored):
+        return (State.IGNORED, result.reason)
+    return None
 
 
 def _store_unreadable(body: bytes, error: str) -> None:

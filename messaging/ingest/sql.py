@@ -268,3 +268,81 @@ def _messages_insert_params(rows, below_sent, now) -> list[Any]:
         now,
         now,
     ]
+
+
+# --- delivery statuses ------------------------------------------------------------------
+
+_STATUSES_APPLY = """
+WITH given AS (
+    SELECT * FROM json_to_recordset(%s::json)
+        AS r(event_id bigint, session_key text, wa_message_id text, status text)
+),
+found AS (
+    SELECT keys.session_key, keys.wa_message_id, m.id AS message_id
+    FROM (SELECT DISTINCT session_key, wa_message_id FROM given) AS keys
+    JOIN LATERAL (
+        SELECT id FROM messaging_whatsappsession
+        WHERE bridge_session_id = keys.session_key
+        LIMIT 1
+    ) AS s ON true
+    JOIN messaging_message AS m
+      ON m.session_id = s.id AND m.wa_message_id = keys.wa_message_id
+),
+best AS (
+    -- Of several statuses for one message, the highest rank.
+    SELECT DISTINCT ON (found.message_id) found.message_id, given.status,
+           array_position(%s::text[], given.status) AS rank
+    FROM found JOIN given USING (session_key, wa_message_id)
+    ORDER BY found.message_id, rank DESC
+),
+moved AS (
+    UPDATE messaging_message AS m
+    SET status = best.status, updated_at = %s
+    FROM best
+    WHERE m.id = best.message_id AND array_position(%s::text[], m.status) < best.rank
+),
+marked AS (
+    UPDATE messaging_webhookevent AS e
+    SET state = CASE WHEN f.found THEN %s ELSE %s END,
+        error = '',
+        processed_at = CASE WHEN f.found THEN %s::timestamptz END,
+        attempts = e.attempts + 1,
+        updated_at = %s
+    FROM (
+        SELECT given.event_id, EXISTS (
+            SELECT 1 FROM found
+            WHERE found.session_key = given.session_key
+              AND found.wa_message_id = given.wa_message_id
+        ) AS found
+        FROM given WHERE given.event_id IS NOT NULL
+    ) AS f
+    WHERE e.id = f.event_id
+)
+SELECT DISTINCT session_key, wa_message_id FROM found
+"""
+
+
+def statuses_apply(
+    updates: Sequence[tuple[int | None, str, str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """Apply delivery statuses and record their events' states; return the keys
+    (session key, message id) whose message exists.
+
+    `updates`: (event id or None, session key, message id, status). A message moves
+    only up the status ranks ("read" never goes back to "delivered", whatever the
+    order). An event whose message exists becomes processed, the others deferred
+    (they wait for their message). One statement on PostgreSQL.
+    """
+    if not updates:
+        return set()
+    if not _postgresql():
+        return orm.statuses_apply(updates, now)
+    ranked = sorted(Message.STATUS_RANK, key=Message.STATUS_RANK.__getitem__)
+    rows = [
+        {"event_id": event_id, "session_key": key, "wa_message_id": wa_id, "status": status}
+        for event_id, key, wa_id, status in updates
+    ]
+    params = [_json(rows), ranked, now, ranked, State.PROCESSED, State.DEFERRED, now, now]
+    with _cursor() as cursor:
+        cursor.execute(_STATUSES_APPLY, params)
+        return {(key, wa_id) for key, wa_id in cursor.fetchall()}

@@ -1,36 +1,37 @@
 """Parsed events into rows: the only place that writes messages and webhook event states.
 
 Messages and statuses are stored set-based, the same code for one event and for a
-thousand (`messaging.ingest.sql`; its ORM twin on SQLite). On PostgreSQL the usual
-delivery (known session, known contacts) takes two statements whatever its size:
-one INSERT of the messages that looks up their sessions and owners itself and marks
-their events processed, and one that looks for deferred statuses. Missing sessions
-and contacts are created only for messages that INSERT could not place. Statuses
-move with one conditional UPDATE per target status, in one transaction with their
-events' states. The unique constraints make a redelivery, even a concurrent one, a
-no-op; rows go in key order so concurrent batches lock in the same order.
+thousand (`messaging.ingest.sql`; its ORM twin on SQLite), in one transaction. On
+PostgreSQL the usual delivery (known session, known contacts) takes two statements
+whatever its size: one INSERT of the messages that looks up their sessions and owners
+itself and marks their events processed, and one that looks for statuses deferred
+for them. Statuses take one statement: it moves the messages (only up the ranks) and
+marks their events processed or deferred. Missing sessions and contacts are created
+only for messages that INSERT could not place. The unique constraints make a
+redelivery, even a concurrent one, a no-op; rows go in key order so concurrent
+batches lock in the same order.
 
-A status for a message not stored yet is ``deferred``. Whoever stores the message,
-or defers the status, looks for the other side again *after* its own commit; of two
-racing transactions at least one sees the other's committed row, so no status is
-lost. A deferred status whose message never comes (a login code: its text is never
-stored) is marked ignored by `deferred_expire`.
+A status for a message not stored yet is ``deferred``; storing the message applies
+it. When the two arrive at the same moment in two transactions, neither may see the
+other's uncommitted row: `deferred_statuses_recheck` (beat, every minute) applies
+such a status once both are committed. A deferred status whose message never comes
+(a login code: its text is never stored) is marked ignored by `deferred_expire`.
 
-A connection-level database error propagates (the webhook answers 503, the bridge
-retries; the events stay ``received``). Any other error while processing a list
-falls back to one event at a time; an event that still fails is ``failed``, for
-`manage.py process_webhook_events`.
+A connection-level database error propagates (the webhook answers 503 and nothing
+of the delivery is kept, the bridge retries; events a worker took stay
+``received``). Any other error while processing a list undoes that list's work (a
+savepoint) and falls back to one event at a time; an event that still fails is
+``failed``, for `manage.py process_webhook_events`.
 """
 
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.services import whatsapp_users_ensure
@@ -56,18 +57,30 @@ DEFERRED_STATUS_TTL = timedelta(hours=24)
 State = WebhookEvent.State
 
 
-def process(items: Sequence[tuple[WebhookEvent, ParsedEvent]], *, request=None) -> None:
-    """Act on stored events; afterwards each event object holds its final state."""
-    for event, parsed in items:
-        if isinstance(parsed, Ignored):
-            mark([event], State.IGNORED, parsed.reason)
-        elif isinstance(parsed, Rejected):
-            mark([event], State.REJECTED, parsed.problem)
-        elif isinstance(parsed, SessionEvent):
-            _session_event(event, parsed, request=request)
-    batch = [(e, p) for e, p in items if isinstance(p, MessageEvent | StatusEvent)]
-    if batch:
-        _batch(batch)
+def process(
+    items: Sequence[tuple[WebhookEvent, ParsedEvent]], *, request=None, careful: bool = True
+) -> None:
+    """Act on stored events, in one transaction (the caller's, if it has one);
+    afterwards each event object holds its final state.
+
+    `careful`: a failure undoes only its own batch (a savepoint), and the events that
+    still fail one by one are marked failed. Without it (the webhook's first try,
+    inside its own transaction) an error propagates, for the caller to undo it all.
+    """
+    stored: list[MessageEvent] = []
+    with transaction.atomic(savepoint=False):
+        for event, parsed in items:
+            if isinstance(parsed, Ignored):
+                mark([event], State.IGNORED, parsed.reason)
+            elif isinstance(parsed, Rejected):
+                mark([event], State.REJECTED, parsed.problem)
+            elif isinstance(parsed, SessionEvent):
+                _session_event(event, parsed, request=request)
+        batch = [(e, p) for e, p in items if isinstance(p, MessageEvent | StatusEvent)]
+        if batch:
+            stored = _batch(batch) if careful else _ingest(batch)
+    if stored:
+        _announce(stored)
 
 
 def mark(events: Sequence[WebhookEvent], state: str, error: str = "") -> None:
@@ -102,18 +115,13 @@ def _session_event(event: WebhookEvent, parsed: SessionEvent, *, request) -> Non
         mark([event], State.FAILED, _processing_error(exc))
 
 
-@dataclass
-class _Outcome:
-    deferred: list[WebhookEvent] = field(default_factory=list)
-    stored: list[MessageEvent] = field(default_factory=list)
-    # Keys to look at again after the commits, and deferred events found for them.
-    recheck: set[Key] = field(default_factory=set)
-    deferred_found: list[sql.DeferredRow] = field(default_factory=list)
-
-
-def _batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> None:
+def _batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> list[MessageEvent]:
+    """Ingest messages and statuses (inside `process`'s transaction); return the
+    messages stored. A failure undoes only this batch (a savepoint), which is then
+    retried one event at a time; an event that still fails is marked failed."""
     try:
-        outcome = _ingest(items)
+        with transaction.atomic():
+            return _ingest(items)
     except CONNECTION_ERRORS:
         raise
     except Exception as exc:
@@ -123,19 +131,10 @@ def _batch(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> None
                 len(items),
                 type(exc).__name__,
             )
-            for item in items:
-                _batch([item])
-            return
+            return [message for item in items for message in _batch([item])]
         logger.exception("Webhook event %s failed to process", items[0][0].pk)
         mark([items[0][0]], State.FAILED, _processing_error(exc))
-        return
-    # Statuses deferred by a transaction that raced with ours.
-    applied = set(_deferred_statuses_apply(keys=outcome.recheck, found=outcome.deferred_found))
-    for event in outcome.deferred:
-        if event.pk in applied:
-            event.state, event.processed_at = State.PROCESSED, timezone.now()
-    if outcome.stored:
-        _announce(outcome.stored)
+        return []
 
 
 def _announce(stored: list[MessageEvent]) -> None:
@@ -143,19 +142,18 @@ def _announce(stored: list[MessageEvent]) -> None:
     hooks.messages_stored_announce([(e.session_id, e.wa_message_id, e.direction) for e in stored])
 
 
-def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Outcome:
+def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> list[MessageEvent]:
     """Store the messages, apply the statuses, record every event's new state.
 
-    Messages: one INSERT that also marks their events processed, its own
-    transaction in the usual case. Statuses: one transaction after it, with their
-    events' states. Then one statement marks the events that could not be placed and
-    looks for deferred statuses of all these messages: after both commits, as the
-    race with a status deferred meanwhile requires (see the module docstring).
+    Messages: one INSERT that also marks their events processed. Statuses: one
+    statement that moves the messages and marks the events processed or deferred.
+    Then one statement marks the events that could not be placed and finds the
+    statuses deferred earlier for these messages, which are applied at once.
     """
-    outcome = _Outcome()
     messages = [(e, p) for e, p in items if isinstance(p, MessageEvent)]
     statuses = [(e, p) for e, p in items if isinstance(p, StatusEvent)]
-    stored: list[WebhookEvent] = []
+    stored_events: list[WebhookEvent] = []
+    stored: list[MessageEvent] = []
     unplaceable: dict[str, list[WebhookEvent]] = defaultdict(list)
     if messages:
         reasons = _messages_store([p for _, p in messages], event_ids=[e.pk for e, _ in messages])
@@ -164,32 +162,29 @@ def _ingest(items: list[tuple[WebhookEvent, MessageEvent | StatusEvent]]) -> _Ou
             if reason:
                 unplaceable[reason].append(event)
             else:
-                stored.append(event)
-                outcome.stored.append(parsed)
-                outcome.recheck.add(parsed.key)
+                stored_events.append(event)
+                stored.append(parsed)
     status_marks = []
     if statuses:
-        applied: list[WebhookEvent] = []
-        with transaction.atomic():
-            found = _statuses_apply(
-                [(p.session_id, p.wa_message_id, p.status) for _, p in statuses]
-            )
-            for event, parsed in statuses:
-                if parsed.key in found:
-                    applied.append(event)
-                else:
-                    outcome.deferred.append(event)
-                    outcome.recheck.add(parsed.key)
-            status_marks = [(applied, State.PROCESSED, ""), (outcome.deferred, State.DEFERRED, "")]
-            sql.events_mark(status_marks, timezone.now())
+        found = sql.statuses_apply(
+            [(e.pk, p.session_id, p.wa_message_id, p.status) for e, p in statuses],
+            timezone.now(),
+        )
+        applied = [e for e, p in statuses if p.key in found]
+        waiting = [e for e, p in statuses if p.key not in found]
+        status_marks = [(applied, State.PROCESSED, ""), (waiting, State.DEFERRED, "")]
     ignored_marks = [(events, State.IGNORED, reason) for reason, events in unplaceable.items()]
-    outcome.deferred_found = sql.events_mark(
-        ignored_marks, timezone.now(), find_deferred=outcome.recheck
+    deferred_found = sql.events_mark(
+        ignored_marks, timezone.now(), find_deferred={p.key for p in stored}
     )
-    # Only now that the rows are committed do the objects reflect them.
-    for events, state, error in [(stored, State.PROCESSED, ""), *ignored_marks, *status_marks]:
+    _deferred_statuses_apply(deferred_found, keys={p.key for p in stored})
+    for events, state, error in [
+        (stored_events, State.PROCESSED, ""),
+        *ignored_marks,
+        *status_marks,
+    ]:
         _mark_objects(events, state, error)
-    return outcome
+    return stored
 
 
 # --- messages -------------------------------------------------------------------------
@@ -341,10 +336,12 @@ def outgoing_message_record(
         caption=None,
         media_metadata=metadata,
     )
-    reasons = _messages_store([event], event_ids=[None])
-    if reasons:
-        raise ValueError(next(iter(reasons.values())))
-    _deferred_statuses_apply(keys={event.key})
+    with transaction.atomic():
+        reasons = _messages_store([event], event_ids=[None])
+        if reasons:
+            raise ValueError(next(iter(reasons.values())))
+        found = sql.events_mark([], timezone.now(), find_deferred={event.key})
+        _deferred_statuses_apply(found, keys={event.key})
     # Callers link to it (a turn's reply, a reminder's message): its id is enough.
     return Message.objects.only("id").get(
         session__bridge_session_id=session_key, wa_message_id=wa_message_id
@@ -359,44 +356,9 @@ def _ranks_below(status: str) -> list[str]:
     return [name for name, other in Message.STATUS_RANK.items() if other < rank]
 
 
-def _statuses_apply(updates: list[tuple[str, str, str]]) -> set[Key]:
-    """Apply (session key, message id, status) updates; return the keys whose message exists.
-
-    One SELECT, then one conditional UPDATE per target status: a row moves only from
-    a lower rank, so "read" never goes back to "delivered", whatever the order.
-    """
-    if not updates:
-        return set()
-    rows = Message.objects.filter(
-        keys_filter([(key, wa_id) for key, wa_id, _ in updates], "session__bridge_session_id")
-    ).values_list("pk", "session__bridge_session_id", "wa_message_id")
-    ids = {(key, wa_id): pk for pk, key, wa_id in rows}
-    targets: dict[str, set[int]] = defaultdict(set)
-    for key, wa_id, status in updates:
-        if (key, wa_id) in ids:
-            targets[status].add(ids[(key, wa_id)])
-    now = timezone.now()
-    for status in sorted(targets, key=Message.STATUS_RANK.__getitem__):
-        lower = _ranks_below(status)
-        if lower:
-            Message.objects.filter(pk__in=sorted(targets[status]), status__in=lower).update(
-                status=status, updated_at=now
-            )
-    return set(ids)
-
-
-def _deferred_statuses_apply(
-    *, keys: set[Key], found: list[sql.DeferredRow] | None = None
-) -> list[int]:
-    """Apply deferred status events whose message now exists; return their event ids.
-
-    `found`: the deferred events already looked up for `keys` (after the commit of
-    what was stored for them), if the caller has them.
-    """
-    if not keys:
-        return []
-    if found is None:
-        found = sql.events_mark([], timezone.now(), find_deferred=keys)
+def _deferred_statuses_apply(found: list[sql.DeferredRow], *, keys: set[Key]) -> list[int]:
+    """Apply the deferred status events in `found` (rows of `sql.events_mark`) whose
+    message is one of `keys`; return the ids of the events applied."""
     deferred = []
     for pk, session_key, wa_message_id, payload in found:
         if (session_key, wa_message_id) not in keys:
@@ -406,21 +368,34 @@ def _deferred_statuses_apply(
             deferred.append((pk, parsed))
     if not deferred:
         return []
+    found_keys = sql.statuses_apply(
+        [(pk, p.session_id, p.wa_message_id, p.status) for pk, p in deferred], timezone.now()
+    )
+    return sorted(pk for pk, parsed in deferred if parsed.key in found_keys)
+
+
+def deferred_statuses_recheck(*, limit: int = 1000) -> int:
+    """Apply deferred statuses whose message has arrived since (up to `limit`);
+    return how many.
+
+    The ingest applies them when it stores the message. A status deferred by a
+    transaction that ran at the same time as the message's own (neither saw the
+    other's uncommitted row) is left for this sweep, which beat runs every minute.
+    """
+    arrived = Message.objects.filter(
+        session__bridge_session_id=OuterRef("session_key"), wa_message_id=OuterRef("wa_message_id")
+    )
+    waiting = list(
+        WebhookEvent.objects.filter(Exists(arrived), state=State.DEFERRED)
+        .order_by("id")
+        .values_list("pk", "session_key", "wa_message_id", "payload")[:limit]
+    )
+    if not waiting:
+        return 0
     with transaction.atomic():
-        found_keys = _statuses_apply(
-            [(p.session_id, p.wa_message_id, p.status) for _, p in deferred]
+        return len(
+            _deferred_statuses_apply(waiting, keys={(key, wa_id) for _, key, wa_id, _ in waiting})
         )
-        done = sorted(pk for pk, parsed in deferred if parsed.key in found_keys)
-        if done:
-            now = timezone.now()
-            WebhookEvent.objects.filter(pk__in=done, state=State.DEFERRED).update(
-                state=State.PROCESSED,
-                processed_at=now,
-                error="",
-                attempts=F("attempts") + 1,
-                updated_at=now,
-            )
-    return done
 
 
 def deferred_expire(*, older_than: datetime | None = None) -> int:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from core.testing.transactions import transactions_counted
 from messaging.ingest import store as ingest_store
 from messaging.ingest.receive import events_reprocess
 from messaging.models import Message, WebhookEvent, WhatsAppSession
@@ -44,11 +45,11 @@ def test_single_message_received_uses_a_small_fixed_number_of_queries(api_client
         response = bp.post(api_client, bp.message_received())
 
     assert response.status_code == 200
-    # PostgreSQL: INSERT event; INSERT message (looks up session and owner itself);
-    # UPDATE event + look for deferred statuses. SQLite: the session and owner lookups,
-    # the INSERT, the UPDATE and the deferred lookup are separate ORM queries.
+    # PostgreSQL: INSERT event; INSERT message (looks up session and owner itself, marks
+    # the event processed); look for deferred statuses. SQLite: the session and owner
+    # lookups, the INSERT, the UPDATE and the deferred lookup are separate ORM queries.
     expected = 3 if connection.vendor == "postgresql" else 6
-    assert len(queries) <= expected, [q["sql"][:80] for q in queries]
+    assert len(_statements(queries)) == expected, _statements(queries)
     assert Message.objects.count() == 1
 
 
@@ -59,9 +60,75 @@ def test_single_status_update_uses_a_small_fixed_number_of_queries(api_client, m
     with CaptureQueriesContext(connection) as queries:
         bp.post(api_client, bp.message_read(message.wa_message_id))
 
-    assert len(queries) <= 6, [q["sql"][:80] for q in queries]
+    # PostgreSQL: INSERT event; one statement moves the message and marks the event.
+    # SQLite: INSERT event, SELECT message, UPDATE message, UPDATE event.
+    expected = 2 if connection.vendor == "postgresql" else 4
+    assert len(_statements(queries)) == expected, _statements(queries)
     message.refresh_from_db()
     assert message.status == Message.Status.READ
+
+
+def _statements(queries) -> list[str]:
+    """The statements run, without the savepoints the test's own transaction adds."""
+    return [
+        q["sql"][:80]
+        for q in queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"))
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["message", "status", "mixed batch", "new contacts"])
+def test_a_webhook_delivery_commits_one_transaction(kind):
+    owner = UserFactory(phone_number="+" + bp.ASSISTANT)
+    session = WhatsAppSessionFactory(
+        user=owner, bridge_session_id="main", session_type=WhatsAppSession.SessionType.MAIN
+    )
+    UserFactory(phone_number="+" + bp.CONTACT)
+    sent = MessageFactory(session=session, status=Message.Status.SENT)
+    payload = {
+        "message": bp.message_received(),
+        "status": bp.message_read(sent.wa_message_id),
+        "mixed batch": [bp.message_received(), bp.message_read(sent.wa_message_id)] * 50,
+        "new contacts": _mixed_batch(20, first_contact=900),
+    }[kind]
+
+    with transactions_counted() as count:
+        response = bp.post(Client(), payload)
+
+    assert response.status_code == 200, response.content
+    assert count.total == 1, (count.commits, count.autocommitted)
+    assert not WebhookEvent.objects.exclude(state=WebhookEvent.State.PROCESSED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_delivery_is_stored_first_and_kept_as_failed(monkeypatch):
+    UserFactory(phone_number="+" + bp.CONTACT)
+    owner = UserFactory(phone_number="+" + bp.ASSISTANT)
+    WhatsAppSessionFactory(
+        user=owner, bridge_session_id="main", session_type=WhatsAppSession.SessionType.MAIN
+    )
+    real_insert = ingest_store.sql.messages_insert
+    calls = []
+
+    def insert_failing_once(rows, **kwargs):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise ValueError("a bug in the insert")
+        return real_insert(rows, **kwargs)
+
+    monkeypatch.setattr(ingest_store.sql, "messages_insert", insert_failing_once)
+    events = [bp.message_received(), bp.message_received()]
+
+    response = bp.post(Client(), events)
+
+    # The one transaction was undone; the events were stored again and processed one
+    # by one (the insert works again now): nothing lost, nothing stored twice.
+    assert response.status_code == 200, response.content
+    assert WebhookEvent.objects.count() == 2
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
+    assert Message.objects.count() == 2
+    assert calls == [2, 2]
 
 
 def _mixed_batch(size: int, first_contact: int) -> list[dict]:
@@ -348,6 +415,12 @@ def test_status_racing_its_message_is_never_lost(main_session):
 
         _run_concurrently(_poster(received), _poster(read))
 
+        # Applied at once, or deferred (neither transaction saw the other's row) and
+        # applied by the minute's recheck: never lost.
         message = Message.objects.get(wa_message_id=received["data"]["messageId"])
+        waiting = WebhookEvent.objects.filter(state="deferred").count()
+        assert (message.status == Message.Status.READ) == (not waiting)
+        assert ingest_store.deferred_statuses_recheck() == waiting
+        message.refresh_from_db()
         assert message.status == Message.Status.READ
     assert not WebhookEvent.objects.exclude(state="processed").exists()

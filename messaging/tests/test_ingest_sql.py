@@ -116,8 +116,9 @@ def test_a_500_event_delivery_from_known_contacts_is_three_statements(api_client
         response = bp.post(api_client, events)
 
     assert response.status_code == 200, response.content
-    # INSERT the events; INSERT the messages; write the states and look for deferred statuses.
-    assert len(queries) == 3, [q["sql"][:60] for q in queries]
+    # INSERT the events; INSERT the messages (and mark the events); look for deferred
+    # statuses (in one transaction: the test's own turns it into a savepoint).
+    assert len(_statements(queries)) == 3, _statements(queries)
     assert Message.objects.count() == 500
     assert WebhookEvent.objects.filter(state="processed").count() == 500
 
@@ -130,7 +131,11 @@ def test_one_message_event_is_three_statements(api_client, main_session):
         response = bp.post(api_client, bp.message_received(**{"from": contact(0)}))
 
     assert response.status_code == 200
-    assert len(queries) == 3, [q["sql"][:60] for q in queries]
+    assert len(_statements(queries)) == 3, _statements(queries)
+
+
+def _statements(queries) -> list[str]:
+    return [q["sql"][:60] for q in queries if "SAVEPOINT" not in q["sql"][:20]]
 
 
 def test_events_stored_without_processing_are_processed_later(main_session):

@@ -133,3 +133,22 @@ def test_two_workers_racing_never_take_the_same_event(queued, main_session):
     assert taken[0] and taken[1]  # both worked
     assert not set(taken[0]) & set(taken[1])
     assert len(taken[0]) + len(taken[1]) == 300
+
+
+def test_one_wake_up_at_a_time_on_the_brokers_redis(settings):
+    import redis
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/12"
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue.WAKE_KEY)
+
+    # A burst of requests: the first publishes the task, the others find it pending.
+    assert [queue.wake_wanted() for _ in range(3)] == [True, False, False]
+    queue.wake_clear()  # the task starts: events stored from now on need a new wake-up
+    assert queue.wake_wanted() is True
+    ttl = redis.Redis.from_url(settings.CELERY_BROKER_URL).ttl(queue.WAKE_KEY)
+    assert 0 < ttl <= queue.WAKE_SECONDS  # a lost publish does not block wake-ups for long
+
+
+def test_without_a_redis_broker_every_request_wakes_a_worker(settings):
+    settings.CELERY_BROKER_URL = "memory://localhost/"
+    assert [queue.wake_wanted() for _ in range(2)] == [True, True]
