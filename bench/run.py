@@ -540,6 +540,10 @@ class Bench:
             figures[kind] = {"fts": fts, "naive": naive, **phrase}
         sql_level = self.search_sql_timings(user_id, phrases["rare"]["phrase"])
         self.results["details"]["search"] = {**figures, "sql_only_rare_phrase": sql_level}
+        if "common" in phrases:
+            self.results["details"]["search"]["sql_only_common_phrase"] = self.search_sql_timings(
+                user_id, phrases["common"]["phrase"]
+            )
         rare = figures["rare"]
         table_scan = sql_level["ilike_whole_table"]
         speedup = table_scan["p50_ms"] / rare["fts"]["p50_ms"]
@@ -566,22 +570,23 @@ class Bench:
         }
         if "common" in figures:
             common = figures["common"]
+            common_ratio = common["naive"]["p50_ms"] / common["fts"]["p50_ms"]
             self.results["figures"]["search_common_phrase"] = {
                 "value": common["fts"],
                 "baseline": common["naive"],
                 "unit": "ms",
-                "ratio": round(common["naive"]["p50_ms"] / common["fts"]["p50_ms"], 2),
-                "target": "(context: a phrase on more than a page of the user's messages)",
-                "met": None,
+                "ratio": round(common_ratio, 2),
+                "target": ">= 5x faster than the same naive request",
+                "met": common_ratio >= 5,
                 "phrase": common["phrase"],
+                "note": "a phrase on more than a page of the user's messages; the naive "
+                "request is the same API request with ILIKE on the user's rows",
             }
 
     def pick_phrases(self, user_id: int) -> dict:
         """A rare two-word phrase (fewer matches than a page) and a common one."""
-        match_fts = (
-            "to_tsvector('simple'::regconfig, COALESCE(content, '') || ' ' || "
-            "COALESCE(caption, '')) @@ phraseto_tsquery('simple'::regconfig, %s)"
-        )
+        # The stored document (messaging/search.py) and its GIN index.
+        match_fts = "search_document @@ phraseto_tsquery('simple'::regconfig, %s)"
         with self.sql(self.big_db) as conn:
             texts = [
                 row[0]
@@ -620,13 +625,32 @@ class Bench:
     def search_sql_timings(self, user_id: int, phrase: str) -> dict:
         """The same searches without HTTP, auth and serialization: SQL time alone."""
         pattern = f"%{phrase}%"
+        quoted = f'"{phrase}"'
+        # messaging/search.py's statements: the probe, then the page in one of two plans.
+        query = "websearch_to_tsquery('simple'::regconfig, %s)"
+        parse = (
+            "to_tsvector('simple'::regconfig, "
+            "COALESCE(content, '') || ' ' || COALESCE(caption, ''))"
+        )
+        hint = f"(search_document IS NOT NULL OR ts_match_vq({parse}, {query}))"
         queries = {
-            "fts_user": (
-                "SELECT id FROM messaging_message WHERE user_id = %s AND to_tsvector("
-                "'simple'::regconfig, COALESCE(content, '') || ' ' || COALESCE(caption, '')) "
-                "@@ websearch_to_tsquery('simple'::regconfig, %s) "
+            "fts_probe": (
+                f"SELECT count(*), count(*) FILTER (WHERE d @@ {query}) FROM (SELECT "
+                f"search_document AS d FROM messaging_message WHERE user_id = %s AND {hint} "
+                "ORDER BY timestamp DESC, id DESC LIMIT 500) AS newest",
+                [quoted, user_id, quoted],
+            ),
+            "fts_user_gin": (
+                "SELECT id FROM messaging_message WHERE user_id = %s AND id = ANY(ARRAY("
+                "SELECT id FROM messaging_message WHERE user_id = %s AND "
+                f"search_document @@ {query})) ORDER BY timestamp DESC, id DESC LIMIT 51",
+                [user_id, user_id, quoted],
+            ),
+            "fts_user_walk": (
+                "SELECT id FROM messaging_message WHERE user_id = %s AND "
+                f"ts_match_vq(search_document, {query}) AND {hint} "
                 "ORDER BY timestamp DESC, id DESC LIMIT 51",
-                [user_id, f'"{phrase}"'],
+                [user_id, quoted, quoted],
             ),
             "ilike_user": (
                 "SELECT id FROM messaging_message WHERE user_id = %s AND "

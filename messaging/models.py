@@ -168,6 +168,65 @@ class Message(TimestampedModel):
         return text if len(text) <= 80 else text[:79] + "…"
 
 
+class ChatSummary(models.Model):
+    """One user's chat at a glance: how many messages, and when the newest one happened.
+
+    Kept by the database itself (triggers on messaging_message, `messaging/summaries.py`),
+    in the statement that inserts or deletes the messages, whoever runs it: the ingest,
+    a COPY, the ORM, a cascade. So the conversation list reads a row per chat, never the
+    messages. A message's user, chat, direction, type and time never change once stored.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # the unique constraint leads with user
+    )
+    chat_jid = models.CharField(max_length=128)
+    message_count = models.BigIntegerField()
+    last_message_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "chat_jid"], name="chat_summary_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "-last_message_at", "chat_jid"], name="chat_summary_latest_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chat_jid}: {self.message_count} messages"
+
+
+class MessageCount(models.Model):
+    """One user's messages of one direction and type: how many, the first's and the
+    last's time. Kept like ChatSummary; the stats page adds up a user's few rows."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    message_type = models.CharField(max_length=11, choices=MessageType.choices)
+    message_count = models.BigIntegerField()
+    first_message_at = models.DateTimeField()
+    last_message_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "direction", "message_type"], name="message_count_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.message_type}: {self.message_count}"
+
+
 class WebhookEvent(TimestampedModel):
     """Every bridge delivery as received, written before anything else."""
 

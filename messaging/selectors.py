@@ -8,9 +8,9 @@ history pages walk `message_user_history_idx` (user, -timestamp, -id), or
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Q, QuerySet
 
-from messaging.models import Message, WhatsAppSession
+from messaging.models import ChatSummary, Message, MessageCount, WhatsAppSession
 from messaging.search import search_messages
 
 # The columns a history page shows; everything else stays on disk.
@@ -115,28 +115,29 @@ def message_iter_oldest_first(
 
 
 def message_stats(*, user) -> dict:
-    """Counts by direction and type, first/last time and a daily average: one query."""
-    type_counts = {
-        f"type_{value}": Count("id", filter=Q(message_type=value))
-        for value in Message.MessageType.values
-    }
-    row = Message.objects.filter(user=user).aggregate(
-        total=Count("id"),
-        incoming=Count("id", filter=Q(direction=Message.Direction.INCOMING)),
-        outgoing=Count("id", filter=Q(direction=Message.Direction.OUTGOING)),
-        first_message_at=Min("timestamp"),
-        last_message_at=Max("timestamp"),
-        **type_counts,
+    """Counts by direction and type, first/last time and a daily average: one query over
+    the user's few MessageCount rows (kept by the database, see models.MessageCount)."""
+    counts = list(
+        MessageCount.objects.filter(user=user).values_list(
+            "direction", "message_type", "message_count", "first_message_at", "last_message_at"
+        )
     )
-    first, last = row["first_message_at"], row["last_message_at"]
+    by_direction = dict.fromkeys(Message.Direction.values, 0)
+    by_type = dict.fromkeys(Message.MessageType.values, 0)
+    for direction, message_type, count, _, _ in counts:
+        by_direction[direction] += count
+        by_type[message_type] += count
+    total = sum(by_direction.values())
+    first = min((row[3] for row in counts), default=None)
+    last = max((row[4] for row in counts), default=None)
     daily_average = 0.0
-    if row["total"]:
-        daily_average = round(row["total"] / calendar_days(first.date(), last.date()), 2)
+    if total:
+        daily_average = round(total / calendar_days(first.date(), last.date()), 2)
     return {
-        "total": row["total"],
-        "incoming": row["incoming"],
-        "outgoing": row["outgoing"],
-        "by_type": {value: row[f"type_{value}"] for value in Message.MessageType.values},
+        "total": total,
+        "incoming": by_direction[Message.Direction.INCOMING],
+        "outgoing": by_direction[Message.Direction.OUTGOING],
+        "by_type": by_type,
         "first_message_at": first,
         "last_message_at": last,
         "daily_average": daily_average,
@@ -151,12 +152,12 @@ def calendar_days(first: date, last: date) -> int:
 def conversation_list(*, user) -> QuerySet:
     """`user`'s chats as dicts (chat_jid, last_message_at, message_count), latest first.
 
-    Ties on the last message's time are broken by chat_jid, which is unique here.
+    Read from the ChatSummary rows the database keeps (`chat_summary_latest_idx`), never
+    from the messages. Ties on the last message's time are broken by chat_jid, unique here.
     """
     return (
-        Message.objects.filter(user=user)
-        .values("chat_jid")
-        .annotate(last_message_at=Max("timestamp"), message_count=Count("id"))
+        ChatSummary.objects.filter(user=user)
+        .values("chat_jid", "last_message_at", "message_count")
         .order_by("-last_message_at", "chat_jid")
     )
 

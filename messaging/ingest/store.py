@@ -336,7 +336,7 @@ def outgoing_message_record(
         caption=None,
         media_metadata=metadata,
     )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         reasons = _messages_store([event], event_ids=[None])
         if reasons:
             raise ValueError(next(iter(reasons.values())))

@@ -165,7 +165,12 @@ def test_message_search_by_words_and_exact_message_id(admin_client_logged_in):
 
 
 @pytest.mark.postgres
-def test_message_search_uses_the_indexes_on_postgres(admin_client_logged_in):
+def test_message_search_uses_the_indexes_on_postgres(admin_client_logged_in, monkeypatch):
+    from messaging import search
+
+    # Seven rows would be walked (messaging/search.py); force the rare-phrase plan.
+    monkeypatch.setattr(search, "PROBE_ROWS", 1)
+    monkeypatch.setattr(search, "WALK_MIN_MATCHES", 2)
     MessageFactory.create_batch(5)
     by_id = MessageFactory(wa_message_id="3EB0FEEDFACE00000002")
     client = admin_client_logged_in

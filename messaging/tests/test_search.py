@@ -3,6 +3,7 @@
 import importlib
 
 import pytest
+from django.db import connection
 
 from messaging import search
 from messaging.models import Message
@@ -42,10 +43,29 @@ def ids_of(corpus, *names) -> set[int]:
     return {corpus[name].id for name in names}
 
 
-def test_document_sql_matches_the_index_migration():
-    migration = importlib.import_module("messaging.migrations.0002_message_search_index")
-    assert search.DOCUMENT_SQL == migration.DOCUMENT_SQL
-    assert search.INDEX_NAME == migration.INDEX_NAME
+def test_document_sql_matches_the_migrations():
+    for name in ("0002_message_search_index", "0006_message_search_document"):
+        migration = importlib.import_module(f"messaging.migrations.{name}")
+        assert search.DOCUMENT_SQL == migration.DOCUMENT_SQL
+        assert search.INDEX_NAME == migration.INDEX_NAME
+    assert search.DOCUMENT_COLUMN == migration.COLUMN
+
+
+@pytest.mark.postgres
+def test_the_stored_document_follows_every_write(session):
+    message = MessageFactory(session=session, content="lunch at noon")
+    Message.objects.filter(pk=message.pk).update(
+        message_type="image", content=None, caption="dinner photo"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {search.DOCUMENT_COLUMN} = {search.DOCUMENT_SQL} "
+            "FROM messaging_message WHERE id = %s",
+            [message.pk],
+        )
+        assert cursor.fetchone() == (True,)
+    assert list(search_messages(Message.objects.all(), "dinner")) == [message]
+    assert not search_messages(Message.objects.all(), "lunch").exists()
 
 
 def test_search_matches_text_and_captions_case_insensitively(auth_client, corpus, is_postgres):
