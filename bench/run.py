@@ -445,10 +445,16 @@ class Bench:
                 "small": (small_port, _get(path, small_token)),
                 # The floor of any authenticated API call on this server right now.
                 "me": (big_port, _get("/api/v1/me/", big_token)),
+                # The overview pages of the same user, against its history page.
+                "conversations": (big_port, _get("/api/v1/conversations/", big_token)),
+                "stats": (big_port, _get("/api/v1/messages/stats/", big_token)),
             },
             rounds=self.args.rounds,
         )
         _check_ok(results, "history")
+        for name in ("conversations", "stats"):
+            page = percentiles(results[name].latencies)
+            self.results["details"][f"{name}_page"] = page
         self.results["details"]["api_floor_get_me"] = percentiles(results["me"].latencies)
         big, small = (percentiles(results[k].latencies) for k in ("big", "small"))
         self.results["figures"]["history_page"] = {
@@ -460,6 +466,16 @@ class Bench:
             "target": "p50 <= 1.3x the 10k database",
             "met": big["p50_ms"] / small["p50_ms"] <= 1.3,
         }
+        for name in ("conversations", "stats"):
+            page = self.results["details"][f"{name}_page"]
+            self.results["figures"][f"{name}_page"] = {
+                "value": page,
+                "baseline": big,
+                "unit": "ms",
+                "ratio": round(page["p50_ms"] / big["p50_ms"], 3),
+                "target": "p50 <= 2x the same user's history page",
+                "met": page["p50_ms"] / big["p50_ms"] <= 2,
+            }
 
     def admin(self, big_port: int, small_port: int) -> None:
         log("admin message changelist, big vs small database")
