@@ -41,6 +41,8 @@ DOCUMENT_SQL = (
 def store_the_document(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    # Minutes on a big table: the web's statement_timeout (30 s) must not cancel it.
+    schema_editor.execute("SET LOCAL statement_timeout = 0")
     # The old index first, so the table rewrite does not parse every message again
     # to rebuild an index that is dropped anyway.
     schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
@@ -54,6 +56,7 @@ def store_the_document(apps, schema_editor):
 def index_the_expression_again(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    schema_editor.execute("SET LOCAL statement_timeout = 0")
     schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
     schema_editor.execute(f"ALTER TABLE messaging_message DROP COLUMN IF EXISTS {COLUMN}")
     schema_editor.execute(
