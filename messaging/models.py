@@ -168,11 +168,16 @@ class Message(TimestampedModel):
         return text if len(text) <= 80 else text[:79] + "…"
 
 
+# Tables the database derives from messaging_message. dumpdata leaves them out and
+# loaddata skips them (this app's commands): loading the messages rebuilds them.
+DERIVED_MODELS = ("messaging.ChatSummary", "messaging.MessageCount")
+
+
 class ChatSummary(models.Model):
     """One user's chat at a glance: how many messages, and when the newest one happened.
 
-    Kept by the database itself (triggers on messaging_message, `messaging/summaries.py`),
-    in the statement that inserts or deletes the messages, whoever runs it: the ingest,
+    Kept by the database itself (triggers on messaging_message, migration 0007), in the
+    statement that inserts or deletes the messages, whoever runs it: the ingest,
     a COPY, the ORM, a cascade. So the conversation list reads a row per chat, never the
     messages. A message's user, chat, direction, type and time never change once stored.
     """
