@@ -160,6 +160,10 @@ class Bench:
                 # The per-IP webhook throttle stays on (one cache round trip per
                 # request), but with a rate the load generator cannot reach.
                 "THROTTLE_WEBHOOK": "100000000/minute",
+                # The ingest figures measure ingest. Without a broker the assistant
+                # would answer inside the web process; the assistant step switches it
+                # on with its own broker and worker.
+                "ASSISTANT_ENABLED": "false",
             }
         )
         env.update(extra)
