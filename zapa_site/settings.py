@@ -37,6 +37,9 @@ if WEBHOOK_INGEST not in ("inline", "queued"):
     raise ImproperlyConfigured(
         f"WEBHOOK_INGEST must be 'inline' or 'queued', not {WEBHOOK_INGEST!r}."
     )
+# Queued mode: a woken worker starts this long after the first waiting event, so a
+# burst rides one task and one batch instead of a task per few events.
+WEBHOOK_INGEST_GATHER_SECONDS = env.float("WEBHOOK_INGEST_GATHER_SECONDS", default=0.2)
 # Keyed hash of login codes: separate from SECRET_KEY so rotating one leaves the other.
 AUTH_CODE_PEPPER = env.str("AUTH_CODE_PEPPER", default=SECRET_KEY)
 

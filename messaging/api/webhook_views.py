@@ -55,7 +55,9 @@ def _ingest_later() -> None:
 
     try:
         if settings.CELERY_TASK_ALWAYS_EAGER or queue.wake_wanted():
-            tasks.ingest_waiting.delay()
+            tasks.ingest_waiting.apply_async(
+                countdown=settings.WEBHOOK_INGEST_GATHER_SECONDS or None
+            )
     except Exception:  # the broker's own connection errors; the events wait, stored
         logger.warning("Could not queue the ingest of waiting events", exc_info=True)
 

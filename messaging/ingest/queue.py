@@ -14,8 +14,9 @@ wake-up is pending (`wake_wanted`: SET NX of one Redis key on the broker), and t
 task clears the key before it looks for events (`wake_clear`). An event stored while
 a wake-up is pending is found by that task, since the task clears the key first and
 the event was committed before its request checked the key. So a burst of requests
-costs one task, not one per request. A lost publish leaves the key set until
-WAKE_SECONDS pass; beat runs the task every 15 s meanwhile.
+costs one task, not one per request; the task is published to start
+WEBHOOK_INGEST_GATHER_SECONDS later, so it finds the burst stored. A lost publish
+leaves the key set until WAKE_SECONDS pass; beat runs the task every 15 s meanwhile.
 """
 
 from dataclasses import dataclass
