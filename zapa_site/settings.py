@@ -40,6 +40,11 @@ if WEBHOOK_INGEST not in ("inline", "queued"):
 # Queued mode: a woken worker starts this long after the first waiting event, so a
 # burst rides one task and one batch instead of a task per few events.
 WEBHOOK_INGEST_GATHER_SECONDS = env.float("WEBHOOK_INGEST_GATHER_SECONDS", default=0.2)
+if not 0 <= WEBHOOK_INGEST_GATHER_SECONDS <= 60:
+    raise ImproperlyConfigured(
+        "WEBHOOK_INGEST_GATHER_SECONDS must be between 0 and 60, "
+        f"not {WEBHOOK_INGEST_GATHER_SECONDS:g}."
+    )
 # Keyed hash of login codes: separate from SECRET_KEY so rotating one leaves the other.
 AUTH_CODE_PEPPER = env.str("AUTH_CODE_PEPPER", default=SECRET_KEY)
 

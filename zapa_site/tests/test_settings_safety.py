@@ -209,3 +209,15 @@ def test_webhook_ingest_refuses_anything_else():
     result = start({"DEBUG": "true", "WEBHOOK_INGEST": "later"})
     assert result.returncode != 0
     assert "WEBHOOK_INGEST must be 'inline' or 'queued', not 'later'" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "61"])
+def test_webhook_ingest_gather_seconds_stays_within_a_minute(value):
+    result = start({"DEBUG": "true", "WEBHOOK_INGEST_GATHER_SECONDS": value})
+    assert result.returncode != 0
+    assert "WEBHOOK_INGEST_GATHER_SECONDS must be between 0 and 60" in result.stderr
+
+
+def test_webhook_ingest_gather_seconds_zero_starts_the_worker_at_once():
+    result = start({"DEBUG": "true", "WEBHOOK_INGEST_GATHER_SECONDS": "0"})
+    assert result.returncode == 0, result.stderr
