@@ -13,7 +13,6 @@ servers) stand in for the outside world. Measured in one run:
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ LATENCY_ROUNDS = 150
 BROKER = "redis://127.0.0.1:6379/13"
 
 
-def measure(runner, database: str, info: dict, log, python: str, root) -> None:
+def measure(runner, database: str, info: dict, log) -> None:
     from assistant.tests.fake_llm import FakeLLMServer
     from messaging.tests.fake_bridge import FakeBridgeServer
 
@@ -54,29 +53,8 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
             "WHATSAPP_BRIDGE_URL": bridge.url,
             "OPENAI_BASE_URL": llm.url("openai"),
         }
-        worker_log = runner.logdir / "celery-worker.log"
-        worker = subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "zapa_site",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(WORKER_PROCESSES),
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=root,
-            env=runner.env(database, **{**extra, "DATABASE_POOL": "false"}),
-            stdout=worker_log.open("w"),
-            stderr=subprocess.STDOUT,
+        worker = runner.start_celery_worker(
+            database, processes=WORKER_PROCESSES, name="assistant", **extra
         )
         ports: list[int] = []
         try:
@@ -147,11 +125,7 @@ def measure(runner, database: str, info: dict, log, python: str, root) -> None:
         finally:
             for port in ports:
                 runner.stop_server(port)
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            runner.stop_celery_worker(worker)
 
     own = percentiles([ms / 1000 for ms in times["own_ms"]])
     on_p, off_p = percentiles(latencies["on"]), percentiles(latencies["off"])

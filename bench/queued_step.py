@@ -14,13 +14,12 @@ baselines, measured in one run on the big database:
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from bench.load import Request, percentiles, run_load, send
+from bench.load import Request, percentiles, send
 
 BROKER = "redis://127.0.0.1:6379/14"
 WORKER_PROCESSES = 2
@@ -28,8 +27,7 @@ STEADY_RATE = 200  # events per second
 STEADY_SECONDS = 15
 
 
-def measure(runner, database: str, info: dict, log, python: str, root, message_event) -> None:
-    senders, main = info["senders"], info["main_digits"]
+def measure(runner, database: str, info: dict, log) -> None:
     redis.Redis.from_url(BROKER).flushdb()
     _retire_store_only_events(runner, database)
     extra = {
@@ -37,77 +35,22 @@ def measure(runner, database: str, info: dict, log, python: str, root, message_e
         "WEBHOOK_INGEST": "queued",
         "ASSISTANT_ENABLED": "false",  # ingest alone
     }
-    worker_command = [
-        python,
-        "-m",
-        "celery",
-        "-A",
-        "zapa_site",
-        "worker",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        str(WORKER_PROCESSES),
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel",
-        "WARNING",
-    ]
     worker = None
     port = None
     try:
         port = runner.start_server(database, workers=runner.args.workers, name="queued", **extra)
-
-        def delivery(prefix: str):
-            def make(n: int) -> Request:
-                message_id = f"{prefix}{runner.run_tag}{n:08X}"
-                event = message_event(info, senders[n % len(senders)], main, message_id, n)
-                return Request(
-                    "POST",
-                    runner.webhook_path(),
-                    json.dumps(event).encode(),
-                    {"Content-Type": "application/json", "X-Webhook-Event": "message.received"},
-                )
-
-            return make
-
-        def ping(n: int) -> Request:
-            event = message_event(info, senders[n % len(senders)], main, f"P{n:08X}", n)
-            return Request(
-                "POST",
-                "/bench/ping/",
-                json.dumps(event).encode(),
-                {"Content-Type": "application/json"},
-            )
+        ping = runner.ping_requests(info)
 
         def alternate(prefix: str) -> dict:
-            rounds, per_round = 4, runner.args.seconds / 4
-            totals = {"ping": [0, 0.0], "queued": [0, 0.0]}
-            latencies: dict[str, list[float]] = {"ping": [], "queued": []}
-            offset = 0
-            for _ in range(rounds):
-                for name, make in (("ping", ping), ("queued", delivery(prefix))):
-                    result = run_load(
-                        port,
-                        lambda n, make=make, offset=offset: make(offset + n),
-                        concurrency=8,
-                        max_requests=20_000,
-                        max_seconds=per_round,
-                    )
-                    bad = {s: c for s, c in result.statuses.items() if s // 100 != 2}
-                    if bad:
-                        raise SystemExit(f"queued ({name}): non-2xx answers {bad}")
-                    totals[name][0] += result.requests
-                    totals[name][1] += result.seconds
-                    latencies[name].extend(result.latencies)
-                offset += 20_000
+            results = runner.alternate(
+                port, {"ping": ping, "queued": runner.webhook_requests(info, prefix)}
+            )
             return {
-                "queued_rate": totals["queued"][0] / totals["queued"][1],
-                "ping_rate": totals["ping"][0] / totals["ping"][1],
-                "requests": {name: totals[name][0] for name in totals},
-                "webhook_latency": percentiles(latencies["queued"]),
-                "ping_latency": percentiles(latencies["ping"]),
+                "queued_rate": results["queued"]["rate"],
+                "ping_rate": results["ping"]["rate"],
+                "requests": {name: totals["requests"] for name, totals in results.items()},
+                "webhook_latency": percentiles(results["queued"]["latencies"]),
+                "ping_latency": percentiles(results["ping"]["latencies"]),
             }
 
         log("queued: single-event webhook (queued mode, no worker) vs a minimal JSON view")
@@ -121,24 +64,20 @@ def measure(runner, database: str, info: dict, log, python: str, root, message_e
 
         log(f"queued: one worker drains the {waiting:,} waiting events")
         drain_started = time.monotonic()
-        worker = subprocess.Popen(
-            worker_command,
-            cwd=root,
-            env=runner.env(database, **{**extra, "DATABASE_POOL": "false"}),
-            stdout=(runner.logdir / "celery-worker-queued.log").open("w"),
-            stderr=subprocess.STDOUT,
+        worker = runner.start_celery_worker(
+            database, processes=WORKER_PROCESSES, name="queued", **extra
         )
         # The beat's sweep would publish the task within 15 s; the bench does it now.
-        _publish_ingest(runner, database, python, root, extra)
+        _publish_ingest(runner, database, extra)
         _wait_for_backlog(runner, database, f"K{runner.run_tag}", seconds=600)
         drain_seconds = time.monotonic() - drain_started
 
         log("queued: the same, with the worker ingesting on the same CPUs (context)")
-        beside = alternate("Q")
-        _wait_for_backlog(runner, database, f"Q{runner.run_tag}", seconds=300)
+        beside = alternate("B")
+        _wait_for_backlog(runner, database, f"B{runner.run_tag}", seconds=300)
 
         log(f"queued: event → message latency at a steady {STEADY_RATE} events/s")
-        steady = delivery("Y")
+        steady = runner.webhook_requests(info, "Y")
         count = STEADY_RATE * STEADY_SECONDS
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -157,12 +96,7 @@ def measure(runner, database: str, info: dict, log, python: str, root, message_e
     finally:
         if port is not None:
             runner.stop_server(port)
-        if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        runner.stop_celery_worker(worker)
 
     steady_p = percentiles(delays)
     runner.results["details"]["queued"] = {
@@ -205,17 +139,16 @@ def measure(runner, database: str, info: dict, log, python: str, root, message_e
     }
 
 
-def _publish_ingest(runner, database: str, python: str, root, extra: dict) -> None:
-    subprocess.run(
+def _publish_ingest(runner, database: str, extra: dict) -> None:
+    runner.python(
+        database,
         [
-            python,
             "-c",
             "import django; django.setup(); "
             "from messaging.tasks import ingest_waiting; ingest_waiting.delay()",
         ],
-        cwd=root,
-        env=runner.env(database, **extra),
-        check=True,
+        what="publishing messaging.ingest_waiting",
+        **extra,
     )
 
 

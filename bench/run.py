@@ -177,12 +177,12 @@ class Bench:
         out = self.python(database, argv, what=f"bench/tasks.py {name}")
         return json.loads(out.strip().splitlines()[-1])
 
-    def python(self, database: str, argv: list[str], *, what: str) -> str:
+    def python(self, database: str, argv: list[str], *, what: str, **extra: str) -> str:
         """Run one of the project's scripts against `database`; its stdout."""
         result = subprocess.run(
             [PYTHON, *argv],
             cwd=ROOT,
-            env=self.env(database),
+            env=self.env(database, **extra),
             capture_output=True,
             text=True,
             check=False,
@@ -246,6 +246,100 @@ class Bench:
         for process in self.servers:
             _stop(process)
         self.servers.clear()
+
+    def start_celery_worker(
+        self, database: str, *, processes: int, name: str, **extra: str
+    ) -> subprocess.Popen:
+        """`celery -A zapa_site worker` on `database`; stop it with `stop_celery_worker`."""
+        return subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "zapa_site",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(processes),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=self.env(database, **{**extra, "DATABASE_POOL": "false"}),
+            stdout=(self.logdir / f"celery-worker-{name}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop_celery_worker(self, worker: subprocess.Popen | None) -> None:
+        if worker is not None:
+            _stop(worker)
+
+    def alternate(self, port: int, targets: dict) -> dict:
+        """Rounds of load, one target after the other, so a noisy neighbour hits all
+        alike: 4 rounds over `--seconds`, 8 clients. Per target: requests, seconds,
+        statuses, latencies (every answer must be 2xx) and its rate."""
+        rounds, per_round = 4, self.args.seconds / 4
+        results = {
+            name: {"requests": 0, "seconds": 0.0, "statuses": {}, "latencies": []}
+            for name in targets
+        }
+        offset = 0
+        for _ in range(rounds):
+            for name, make in targets.items():
+                result = run_load(
+                    port,
+                    lambda n, make=make, offset=offset: make(offset + n),
+                    concurrency=8,
+                    max_requests=20_000,
+                    max_seconds=per_round,
+                )
+                totals = results[name]
+                totals["requests"] += result.requests
+                totals["seconds"] += result.seconds
+                for status, count in result.statuses.items():
+                    totals["statuses"][str(status)] = totals["statuses"].get(str(status), 0) + count
+                totals["latencies"].extend(result.latencies)
+            offset += 20_000
+        for name, totals in results.items():
+            bad = {k: v for k, v in totals["statuses"].items() if not k.startswith("2")}
+            if bad:
+                raise SystemExit(f"{name}: non-2xx answers {bad}")
+            totals["rate"] = totals["requests"] / totals["seconds"]
+        return results
+
+    def webhook_requests(self, info: dict, id_prefix: str, path: str | None = None):
+        """Request maker: the n-th `message.received` event, one per POST."""
+        senders, main = info["senders"], info["main_digits"]
+        path = path or self.webhook_path()
+
+        def make(n: int) -> Request:
+            message_id = f"{id_prefix}{self.run_tag}{n:08X}"
+            body = json.dumps(_message_event(info, senders[n % len(senders)], main, message_id, n))
+            return Request(
+                "POST",
+                path,
+                body.encode(),
+                {"Content-Type": "application/json", "X-Webhook-Event": "message.received"},
+            )
+
+        return make
+
+    def ping_requests(self, info: dict):
+        """Request maker: the same body to the minimal JSON view (the baseline)."""
+        senders, main = info["senders"], info["main_digits"]
+
+        def make(n: int) -> Request:
+            body = json.dumps(_message_event(info, senders[n % len(senders)], main, f"P{n:08X}", n))
+            return Request(
+                "POST", "/bench/ping/", body.encode(), {"Content-Type": "application/json"}
+            )
+
+        return make
 
     # --- data ---------------------------------------------------------------------
 
@@ -423,11 +517,11 @@ class Bench:
             if "queued" in args.only:
                 from bench import queued_step
 
-                queued_step.measure(self, self.big_db, big, log, PYTHON, ROOT, _message_event)
+                queued_step.measure(self, self.big_db, big, log)
             if "assistant" in args.only:
                 from bench import assistant_step
 
-                assistant_step.measure(self, self.small_db, small, log, PYTHON, ROOT)
+                assistant_step.measure(self, self.small_db, small, log)
         finally:
             self.stop_all()
         if "export" in args.only:
@@ -699,72 +793,29 @@ class Bench:
 
     def single_webhook(self, port: int, info: dict) -> None:
         log("single-event webhook vs a minimal Django JSON view, 8 concurrent clients")
-        senders, main = info["senders"], info["main_digits"]
-
-        def webhook_delivery(path: str, id_prefix: str):
-            def make(n: int) -> Request:
-                message_id = f"{id_prefix}{self.run_tag}{n:08X}"
-                body = json.dumps(
-                    _message_event(info, senders[n % len(senders)], main, message_id, n)
-                )
-                return Request(
-                    "POST",
-                    path,
-                    body.encode(),
-                    {"Content-Type": "application/json", "X-Webhook-Event": "message.received"},
-                )
-
-            return make
-
-        event = webhook_delivery(self.webhook_path(), "S")
-        store_only = webhook_delivery(
-            f"/api/v1/webhooks/bench-store-only/{self.webhook_token}/", "Q"
+        # `store_only` is context: the webhook storing the event without processing it
+        # (bench/views.py).
+        results = self.alternate(
+            port,
+            {
+                "ping": self.ping_requests(info),
+                "webhook": self.webhook_requests(info, "S"),
+                "store_only": self.webhook_requests(
+                    info, "Q", f"/api/v1/webhooks/bench-store-only/{self.webhook_token}/"
+                ),
+            },
         )
-
-        def ping(n: int) -> Request:
-            body = json.dumps(_message_event(info, senders[n % len(senders)], main, f"P{n:08X}", n))
-            return Request(
-                "POST", "/bench/ping/", body.encode(), {"Content-Type": "application/json"}
-            )
-
-        # Alternate short rounds so a noisy neighbour hits all alike. `store_only` is
-        # context: the webhook storing the event without processing it (bench/views.py).
-        rounds, per_round = 4, self.args.seconds / 4
-        targets = (("ping", ping), ("webhook", event), ("store_only", store_only))
-        totals = {name: [0, 0.0] for name, _ in targets}
-        statuses: dict = {name: {} for name, _ in targets}
-        latencies: dict = {name: [] for name, _ in targets}
-        offset = 0
-        for _ in range(rounds):
-            for name, make in targets:
-                result = run_load(
-                    port,
-                    lambda n, make=make, offset=offset: make(offset + n),
-                    concurrency=8,
-                    max_requests=20_000,
-                    max_seconds=per_round,
-                )
-                totals[name][0] += result.requests
-                totals[name][1] += result.seconds
-                for status, count in result.statuses.items():
-                    statuses[name][str(status)] = statuses[name].get(str(status), 0) + count
-                latencies[name].extend(result.latencies)
-            offset += 20_000
-        webhook_rate = totals["webhook"][0] / totals["webhook"][1]
-        ping_rate = totals["ping"][0] / totals["ping"][1]
-        store_rate = totals["store_only"][0] / totals["store_only"][1]
-        for name in totals:
-            bad = {k: v for k, v in statuses[name].items() if not k.startswith("2")}
-            if bad:
-                raise SystemExit(f"{name}: non-2xx answers {bad}")
+        webhook_rate = results["webhook"]["rate"]
+        ping_rate = results["ping"]["rate"]
+        store_rate = results["store_only"]["rate"]
         self.results["details"]["single_webhook"] = {
             name: {
-                "requests": totals[name][0],
-                "seconds": round(totals[name][1], 2),
-                "statuses": statuses[name],
-                **percentiles(latencies[name]),
+                "requests": totals["requests"],
+                "seconds": round(totals["seconds"], 2),
+                "statuses": totals["statuses"],
+                **percentiles(totals["latencies"]),
             }
-            for name in totals
+            for name, totals in results.items()
         }
         self.results["figures"]["single_webhook"] = {
             "value": round(webhook_rate, 1),
