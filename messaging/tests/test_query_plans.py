@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from core.testing.statistics import autovacuum_paused
 from messaging.models import Message
 from messaging.tests.factories import MessageFactory, WhatsAppSessionFactory
 
@@ -41,7 +42,10 @@ def history_client(django_db_setup, django_db_blocker):
     Returns an API client of one of the users. The rows are deleted again after the
     module's tests.
     """
-    with django_db_blocker.unblock():
+    with (
+        django_db_blocker.unblock(),
+        autovacuum_paused("messaging_message", "messaging_chatsummary"),
+    ):
         owners = UserFactory.create_batch(USERS)
         try:
             rows = []

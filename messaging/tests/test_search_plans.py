@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from core.testing.statistics import autovacuum_paused
 from messaging import search
 from messaging.models import Message
 from messaging.tests.factories import WhatsAppSessionFactory
@@ -75,7 +76,7 @@ def people(django_db_setup, django_db_blocker):
     Returns API clients of the searching user (3,000 messages) and of a user with
     only 40 messages.
     """
-    with django_db_blocker.unblock():
+    with django_db_blocker.unblock(), autovacuum_paused("messaging_message"):
         owners = UserFactory.create_batch(USERS + 1)
         try:
             with connection.cursor() as cursor:
