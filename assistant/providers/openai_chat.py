@@ -5,6 +5,8 @@
 - The SDK's own retries are off (`max_retries=0`): `assistant.providers.chat` retries.
 - `max_tokens` goes out as `max_completion_tokens` (the SDK marks `max_tokens` deprecated
   and o-series models refuse it).
+- The request goes out through the SDK client's `post` (the SDK's documented way to call
+  an endpoint with a body of your own), with the SDK's own response model.
 - Tool calls come back with `arguments` as a JSON string the model wrote; invalid JSON
   becomes {} with `arguments_error` set, never an exception.
 """
@@ -13,6 +15,7 @@ import json
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from assistant.providers.base import (
     ChatMessage,
@@ -128,7 +131,15 @@ class Adapter:
         return build_params(request)
 
     def send(self, params: dict[str, Any], request: ChatRequest) -> ChatResponse:
-        completion = self._client.chat.completions.create(**params)
+        # What `chat.completions.create(**params)` ends up doing, without its first step: a
+        # typed walk over the whole body, ~5 ms of CPU for 20 messages and 7 tools, which
+        # changes nothing in a body `build_params` already wrote in wire form.
+        completion = self._client.post(
+            "/chat/completions",
+            body=params,
+            cast_to=ChatCompletion,
+            options={"security": {"bearer_auth": True}},
+        )
         return read_completion(completion, request)
 
     @staticmethod
