@@ -6,7 +6,8 @@ a unique constraint."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from assistant.models import Turn
@@ -29,36 +30,62 @@ def eligible_messages(messages):
 
 
 def turns_create(messages) -> list[int]:
-    """Create the missing turns for these messages; return the new turns' ids."""
-    rows = list(
-        eligible_messages(messages)
-        .filter(assistant_turn__isnull=True)
-        .order_by("timestamp", "id")
-        .values_list("pk", "user_id", "session_id", "chat_jid", "created_at")
-    )
-    if not rows:
-        return []
+    """Create the missing turns for these messages; return the new turns' ids.
+
+    One `INSERT … SELECT` in autocommit: the messages are read, and their turns
+    written, by the database, with no rows through Python. A turn that already exists (a
+    concurrent redelivery made it, or the sweeper) is left alone, and its id is not
+    returned: whoever created it runs it.
+    """
     # Without a broker the turn runs right after the commit, in this process: no debounce.
     eager = settings.CELERY_TASK_ALWAYS_EAGER
     debounce = timedelta(seconds=0 if eager else settings.ASSISTANT_DEBOUNCE_SECONDS)
-    Turn.objects.bulk_create(
-        [
-            Turn(
-                trigger_message_id=pk,
-                user_id=user_id,
-                session_id=session_id,
-                chat_jid=chat_jid,
-                due_at=stored_at + debounce,
-            )
-            for pk, user_id, session_id, chat_jid, stored_at in rows
-        ],
-        ignore_conflicts=True,  # a concurrent redelivery created it first
+    candidates = (
+        eligible_messages(messages)
+        .filter(assistant_turn__isnull=True)
+        .order_by("timestamp", "id")
+        .values_list(
+            "pk",
+            "user_id",
+            "session_id",
+            "chat_jid",
+            ExpressionWrapper(
+                F("created_at") + Value(debounce, output_field=DurationField()),
+                output_field=DateTimeField(),
+            ),
+        )
     )
-    return list(
-        Turn.objects.filter(
-            trigger_message_id__in=[row[0] for row in rows], state=Turn.State.PENDING
-        ).values_list("pk", flat=True)
+    select, select_params = candidates.query.sql_with_params()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    defaults = _turn_defaults()
+    columns = [*_FROM_MESSAGE, *(column for column, _ in defaults), "created_at", "updated_at"]
+    placeholders = ", ".join(["%s"] * (len(defaults) + 2))
+    # Only names from the model and the ORM's own SQL are formatted in; values are params.
+    statement = (
+        f"INSERT INTO {Turn._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT c.*, {placeholders} FROM ({select}) AS c "
+        # WHERE: SQLite would read ON CONFLICT as the start of a join's ON.
+        "WHERE 1 = 1 ON CONFLICT (trigger_message_id) DO NOTHING RETURNING id"
     )
+    params = [*(value for _, value in defaults), now, now, *select_params]  # in text order
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+# The columns a new turn takes from its message, in the order `turns_create` selects them.
+_FROM_MESSAGE = ("trigger_message_id", "user_id", "session_id", "chat_jid", "due_at")
+
+
+def _turn_defaults() -> list[tuple[str, object]]:
+    """Every other column of a new turn that has a value: the model's default, ready
+    for the database (so the defaults live only on the model)."""
+    skip = {*_FROM_MESSAGE, "id", "created_at", "updated_at"}
+    return [
+        (field.column, field.get_db_prep_save(field.get_default(), connection))
+        for field in Turn._meta.concrete_fields
+        if field.column not in skip and not field.null
+    ]
 
 
 def messages_stored_received(sender, messages, **kwargs) -> None:
@@ -83,8 +110,7 @@ def messages_stored_received(sender, messages, **kwargs) -> None:
 
 
 def turns_create_for_main(wa_message_ids: list[str]) -> list[int]:
-    """The turns of these messages of the main session (created if missing); the ids
-    of those still pending."""
+    """Create the missing turns of these messages of the main session; the new ids."""
     return turns_create(
         Message.objects.filter(
             session__bridge_session_id=settings.WHATSAPP_MAIN_SESSION_ID,

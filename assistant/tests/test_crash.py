@@ -64,6 +64,16 @@ def test_a_server_killed_between_the_message_and_its_turn_loses_no_turn(
                 lambda: fault_db.lock_is_awaited("assistant_turn"), 90, "the turn INSERT to wait"
             )
             server.kill()
+            # The turn INSERT is one autocommit statement: the database would still run
+            # it once the lock is free, its client dead or not. End it, as if the process
+            # had died before sending it.
+            with fault_db.connect() as conn:
+                ended = conn.execute(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO assistant_turn%'"
+                ).fetchone()[0]
+            assert ended == 1
             poster.join(timeout=30)
             # The bridge had its answer before the turns were due to be created.
             assert ok(outcome[0])

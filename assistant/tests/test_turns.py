@@ -533,6 +533,43 @@ def test_a_turn_runs_in_a_bounded_number_of_queries(main_session, contact, llm, 
     assert len(queries) <= limit, [q["sql"][:80] for q in queries]
 
 
+def test_turns_are_created_in_one_statement_with_the_models_defaults(
+    main_session, contact, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.ASSISTANT_DEBOUNCE_SECONDS = 3
+    chat = {"session": main_session, "user": contact, "direction": "incoming"}
+    answered = MessageFactory(**chat)
+    [existing] = triggers.turns_create(Message.objects.filter(pk=answered.pk))
+    first = MessageFactory(**chat, timestamp=answered.timestamp + timedelta(seconds=1))
+    second = MessageFactory(**chat, timestamp=answered.timestamp + timedelta(seconds=2))
+    group = MessageFactory(**chat, chat_jid="120363000000000001@g.us")
+    outgoing = MessageFactory(session=main_session, user=contact, direction="outgoing")
+    given = [answered, second, first, group, outgoing]
+
+    with CaptureQueriesContext(connection) as queries:
+        created = triggers.turns_create(Message.objects.filter(pk__in=[m.pk for m in given]))
+
+    assert len(queries) == 1
+    # Only the new turns, in the order of their messages; the existing one is untouched.
+    new = list(Turn.objects.filter(pk__in=created).order_by("pk"))
+    assert [turn.trigger_message_id for turn in new] == [first.pk, second.pk]
+    assert Turn.objects.count() == 3 and existing not in created
+    blank = Turn()
+    for turn, message in zip(new, [first, second], strict=True):
+        assert (turn.user_id, turn.session_id, turn.chat_jid) == (
+            contact.pk,
+            main_session.pk,
+            message.chat_jid,
+        )
+        assert turn.due_at == message.created_at + timedelta(seconds=3)
+        for name in ("state", "reason", "attempts", "answered_message_ids", "tool_calls"):
+            assert getattr(turn, name) == getattr(blank, name), name
+        assert (turn.provider_calls, turn.input_tokens, turn.notice_sent) == (0, 0, False)
+        assert turn.lease_expires_at is None and turn.llm_config_id is None
+        assert turn.created_at is not None and turn.updated_at == turn.created_at
+
+
 def test_the_api_lists_the_callers_turns_and_reminders(api_client, main_session, contact):
     other = UserFactory()
     message = MessageFactory(session=main_session, user=contact, direction="incoming")
