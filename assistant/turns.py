@@ -12,13 +12,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
 from assistant.dialogue import converse, tool_specs
 from assistant.formatting import split_message, to_whatsapp
+from assistant.leasing import turn_lease, turn_load
 from assistant.models import Turn
 from assistant.persona import context_rows, conversation, system_prompt
 from assistant.providers import ChatRequest
@@ -35,20 +34,9 @@ SENT_BY = "assistant"
 def turn_run(*, turn_id: int) -> Turn | None:
     """Run one turn if it is due and nobody else holds it; None when there was nothing to do."""
     now = timezone.now()
-    leased = (
-        Turn.objects.filter(pk=turn_id, due_at__lte=now)
-        .filter(Q(state=Turn.State.PENDING) | Q(state=Turn.State.RUNNING, lease_expires_at__lt=now))
-        .update(
-            state=Turn.State.RUNNING,
-            lease_expires_at=now + timedelta(seconds=settings.ASSISTANT_TURN_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
-            started_at=Coalesce("started_at", now),
-            updated_at=now,
-        )
-    )
-    if not leased:
+    if not turn_lease(turn_id, now=now):
         return None
-    turn = Turn.objects.select_related("user", "session__agent", "trigger_message").get(pk=turn_id)
+    turn = turn_load(turn_id)
     if turn.send_started_at:
         return _finish(turn, Turn.State.FAILED, "Interrupted while sending; not sent again.")
     if turn.attempts > MAX_ATTEMPTS:

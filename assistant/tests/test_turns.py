@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from assistant import triggers, turns
+from assistant import leasing, triggers, turns
 from assistant.models import Reminder, Turn
 from assistant.reminders import reminders_send_due
 from assistant.tests.fake_llm import Fail, Text, ToolUse
@@ -568,6 +568,68 @@ def test_turns_are_created_in_one_statement_with_the_models_defaults(
         assert (turn.provider_calls, turn.input_tokens, turn.notice_sent) == (0, 0, False)
         assert turn.lease_expires_at is None and turn.llm_config_id is None
         assert turn.created_at is not None and turn.updated_at == turn.created_at
+
+
+@pytest.mark.parametrize("with_agent", [True, False])
+def test_a_turn_is_loaded_in_one_statement_as_the_orm_loads_it(main_session, contact, with_agent):
+    if not with_agent:
+        WhatsAppSession.objects.filter(pk=main_session.pk).update(agent=None)
+    message = MessageFactory(
+        session=main_session, user=contact, direction="incoming", media_metadata={"k": [1]}
+    )
+    [turn_id] = triggers.turns_create(Message.objects.filter(pk=message.pk))
+    Turn.objects.filter(pk=turn_id).update(tool_calls=[{"name": "x"}], lease_expires_at=None)
+
+    with CaptureQueriesContext(connection) as queries:
+        loaded = leasing.turn_load(turn_id)
+        related = (loaded.user, loaded.session, loaded.session.agent, loaded.trigger_message)
+
+    assert len(queries) == 1
+    expected = Turn.objects.select_related("user", "session__agent", "trigger_message").get(
+        pk=turn_id
+    )
+    for got, want in zip(
+        (loaded, *related),
+        (
+            expected,
+            expected.user,
+            expected.session,
+            expected.session.agent,
+            expected.trigger_message,
+        ),
+        strict=True,
+    ):
+        if want is None:
+            assert got is None
+            continue
+        assert type(got) is type(want) and not got._state.adding
+        for field in type(want)._meta.concrete_fields:  # dates, JSON, booleans converted
+            assert getattr(got, field.attname) == getattr(want, field.attname), field.name
+    assert loaded.trigger_message.media_metadata == {"k": [1]}
+    assert (loaded.session.agent is None) is not with_agent
+
+
+def test_a_turn_is_leased_once_when_due_and_again_only_after_its_lease_ran_out(
+    main_session, contact, settings
+):
+    settings.ASSISTANT_TURN_LEASE_SECONDS = 60
+    message = MessageFactory(session=main_session, user=contact, direction="incoming")
+    [turn_id] = triggers.turns_create(Message.objects.filter(pk=message.pk))
+    now = timezone.now()
+    Turn.objects.filter(pk=turn_id).update(due_at=now + timedelta(seconds=5))
+
+    assert not leasing.turn_lease(turn_id, now=now)  # not due yet
+    assert leasing.turn_lease(turn_id, now=now + timedelta(seconds=5))
+    turn = Turn.objects.get(pk=turn_id)
+    assert (turn.state, turn.attempts) == (Turn.State.RUNNING, 1)
+    assert turn.started_at == now + timedelta(seconds=5)
+    assert turn.lease_expires_at == now + timedelta(seconds=65)
+    assert not leasing.turn_lease(turn_id, now=now + timedelta(seconds=64))  # held
+    assert leasing.turn_lease(turn_id, now=now + timedelta(seconds=66))  # its worker died
+    turn = Turn.objects.get(pk=turn_id)
+    assert (turn.attempts, turn.started_at) == (2, now + timedelta(seconds=5))
+    Turn.objects.filter(pk=turn_id).update(state=Turn.State.REPLIED)
+    assert not leasing.turn_lease(turn_id, now=now + timedelta(days=1))
 
 
 def test_the_api_lists_the_callers_turns_and_reminders(api_client, main_session, contact):

@@ -24,6 +24,7 @@ headers, JSON body).
 """
 
 import json
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ class FakeBridgeServer:
         # POST /sessions/{id}/messages: what was sent (session, messageId, type, to, text).
         self.sent: list[dict[str, Any]] = []
         self._sent_serial = 0
+        # Unique across instances, as WhatsApp's are: a database kept between runs (the
+        # bench's --reuse-data) must not see an earlier run's ids again.
+        self._sent_prefix = "3EB0" + secrets.token_hex(4).upper()
         self.accept_any_session = True
         self._lock = threading.Lock()
         server = self
@@ -255,7 +259,7 @@ class FakeBridgeServer:
         if not isinstance(body, dict) or body.get("type") != "text" or not body.get("to"):
             return 400, {"error": "Bad request", "message": "type, to and text are required"}
         self._sent_serial += 1
-        message_id = f"3EB0FAKE{self._sent_serial:012d}"
+        message_id = f"{self._sent_prefix}{self._sent_serial:012X}"
         timestamp = int(datetime.now(UTC).timestamp() * 1000)
         self.sent.append({"session": session_id, "messageId": message_id, **body})
         return 200, {
