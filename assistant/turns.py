@@ -36,7 +36,7 @@ def turn_run(*, turn_id: int) -> Turn | None:
     now = timezone.now()
     if not turn_lease(turn_id, now=now):
         return None
-    turn = turn_load(turn_id)
+    turn, own_config = turn_load(turn_id)
     if turn.send_started_at:
         return _finish(turn, Turn.State.FAILED, "Interrupted while sending; not sent again.")
     if turn.attempts > MAX_ATTEMPTS:
@@ -45,7 +45,7 @@ def turn_run(*, turn_id: int) -> Turn | None:
     reason = skip_reason(turn, facts)
     if reason:
         return _finish(turn, Turn.State.SKIPPED, reason)
-    config = config_for(turn)
+    config = config_for(turn, own_config)
     if config is None:
         return _no_config(turn, now=now)
     reason = limit_reason(facts)
@@ -64,10 +64,10 @@ def seconds_until_due(turn_id: int) -> float:
     return max((due_at - timezone.now()).total_seconds(), 0) if due_at else 0
 
 
-def config_for(turn: Turn) -> LLMConfig | None:
-    """The contact's own active config; else the house config named on the main
-    session's agent, if staff chose one. Never another user's key."""
-    own = LLMConfig.objects.filter(user_id=turn.user_id, is_active=True).first()
+def config_for(turn: Turn, own: LLMConfig | None) -> LLMConfig | None:
+    """The contact's own active config (`own`, read with the turn); else the house
+    config named on the main session's agent, if staff chose one. Never another user's
+    key."""
     if own is not None:
         return own
     agent = turn.session.agent

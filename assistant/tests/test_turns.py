@@ -570,9 +570,15 @@ def test_turns_are_created_in_one_statement_with_the_models_defaults(
         assert turn.created_at is not None and turn.updated_at == turn.created_at
 
 
-@pytest.mark.parametrize("with_agent", [True, False])
-def test_a_turn_is_loaded_in_one_statement_as_the_orm_loads_it(main_session, contact, with_agent):
-    if not with_agent:
+@pytest.mark.parametrize("with_agent_and_config", [True, False])
+def test_a_turn_is_loaded_in_one_statement_as_the_orm_loads_it(
+    main_session, contact, with_agent_and_config
+):
+    LLMConfigFactory(user=contact, is_active=False, api_key="sk-inactive-0000")
+    LLMConfigFactory(is_active=True, api_key="sk-someone-else-0000")  # another user's
+    if with_agent_and_config:
+        LLMConfigFactory(user=contact, is_active=True, api_key="sk-own-0000")
+    else:
         WhatsAppSession.objects.filter(pk=main_session.pk).update(agent=None)
     message = MessageFactory(
         session=main_session, user=contact, direction="incoming", media_metadata={"k": [1]}
@@ -581,21 +587,23 @@ def test_a_turn_is_loaded_in_one_statement_as_the_orm_loads_it(main_session, con
     Turn.objects.filter(pk=turn_id).update(tool_calls=[{"name": "x"}], lease_expires_at=None)
 
     with CaptureQueriesContext(connection) as queries:
-        loaded = leasing.turn_load(turn_id)
+        loaded, own_config = leasing.turn_load(turn_id)
         related = (loaded.user, loaded.session, loaded.session.agent, loaded.trigger_message)
 
     assert len(queries) == 1
     expected = Turn.objects.select_related("user", "session__agent", "trigger_message").get(
         pk=turn_id
     )
+    expected_config = LLMConfig.objects.filter(user=contact, is_active=True).first()
     for got, want in zip(
-        (loaded, *related),
+        (loaded, *related, own_config),
         (
             expected,
             expected.user,
             expected.session,
             expected.session.agent,
             expected.trigger_message,
+            expected_config,
         ),
         strict=True,
     ):
@@ -606,7 +614,11 @@ def test_a_turn_is_loaded_in_one_statement_as_the_orm_loads_it(main_session, con
         for field in type(want)._meta.concrete_fields:  # dates, JSON, booleans converted
             assert getattr(got, field.attname) == getattr(want, field.attname), field.name
     assert loaded.trigger_message.media_metadata == {"k": [1]}
-    assert (loaded.session.agent is None) is not with_agent
+    assert (loaded.session.agent is None) is not with_agent_and_config
+    if with_agent_and_config:
+        assert own_config.get_api_key() == "sk-own-0000"
+    else:
+        assert own_config is None
 
 
 def test_a_turn_is_leased_once_when_due_and_again_only_after_its_lease_ran_out(

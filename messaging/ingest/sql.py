@@ -346,3 +346,20 @@ def statuses_apply(
     with _cursor() as cursor:
         cursor.execute(_STATUSES_APPLY, params)
         return {(key, wa_id) for key, wa_id in cursor.fetchall()}
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+_MESSAGE_ID = """
+SELECT m.id FROM messaging_message AS m
+JOIN messaging_whatsappsession AS s ON s.id = m.session_id
+WHERE s.bridge_session_id = %s AND m.wa_message_id = %s
+"""
+
+
+def message_id(session_key: str, wa_message_id: str) -> int | None:
+    """The id of a stored message, by its session key and WhatsApp message id (unique)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MESSAGE_ID, [session_key, wa_message_id])
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -342,10 +342,12 @@ def outgoing_message_record(
             raise ValueError(next(iter(reasons.values())))
         found = sql.events_mark([], timezone.now(), find_deferred={event.key})
         _deferred_statuses_apply(found, keys={event.key})
-    # Callers link to it (a turn's reply, a reminder's message): its id is enough.
-    return Message.objects.only("id").get(
-        session__bridge_session_id=session_key, wa_message_id=wa_message_id
-    )
+    # Callers link to it (a turn's reply, a reminder's message): its id is enough, and a
+    # fixed lookup costs a tenth of the ORM's get (this runs for every reply).
+    pk = sql.message_id(session_key, wa_message_id)
+    if pk is None:
+        raise Message.DoesNotExist(f"{session_key}/{wa_message_id} was not stored.")
+    return Message.from_db(connection.alias, ["id"], [pk])
 
 
 # --- delivery statuses ----------------------------------------------------------------
