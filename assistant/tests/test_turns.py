@@ -529,7 +529,7 @@ def test_a_turn_runs_in_a_bounded_number_of_queries(main_session, contact, llm, 
     assert turn.state == Turn.State.REPLIED, turn.reason
     # Counted: the two SAVEPOINT statements around the ActionLog and send_started_at,
     # and the new contact the factory's chat number makes (SQLite's ingest takes more).
-    limit = 15 if connection.vendor == "postgresql" else 19
+    limit = 14 if connection.vendor == "postgresql" else 18
     assert len(queries) <= limit, [q["sql"][:80] for q in queries]
 
 
