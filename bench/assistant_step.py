@@ -6,7 +6,8 @@ servers) stand in for the outside world. Measured in one run:
 - end-to-end turns per second (webhook in → bridge send out, through gunicorn, Redis and
   a Celery worker) against a bare loop that calls the same fake provider and fake
   bridge directly with the same payloads, as many at once as the worker has processes;
-- Zapa's own time per turn (the worker's time on the turn minus the provider's), p50;
+- Zapa's own time per turn (the worker's time on the turn minus the provider's), p50,
+  over every turn of the run, and of each step's turns apart (context);
 - the webhook's p50 with the assistant on against a second server with it off.
 """
 
@@ -128,10 +129,24 @@ def measure(runner, database: str, info: dict, log) -> None:
             runner.stop_celery_worker(worker)
 
     own = percentiles([ms / 1000 for ms in times["own_ms"]])
+    # Context: the turns of each step apart. The latency rounds' ("L") each run beside a
+    # webhook request on each server; most of the throughput step's ("E") run after its
+    # posts are done, beside the worker's other process only.
+    own_by_step = {
+        step: percentiles(
+            [
+                ms / 1000
+                for ms, by in zip(times["own_ms"], times["posted_by"], strict=True)
+                if by == letter
+            ]
+        )
+        for step, letter in (("latency_rounds", "L"), ("throughput", "E"))
+    }
     on_p, off_p = percentiles(latencies["on"]), percentiles(latencies["off"])
     runner.results["details"]["assistant"] = {
         "turns_measured": len(times["own_ms"]),
         "own_time": own,
+        "own_time_by_step": own_by_step,
         "total_time": percentiles([ms / 1000 for ms in times["total_ms"]]),
         "webhook_on": on_p,
         "webhook_off": off_p,
@@ -154,6 +169,15 @@ def measure(runner, database: str, info: dict, log) -> None:
         "target": "<= 30 ms of Zapa's own time per turn (p50)",
         "met": own["p50_ms"] <= 30.0,
     }
+    for step, own_of_step in own_by_step.items():
+        figures[f"assistant_own_time_p50_{step}"] = {
+            "value": round(own_of_step["p50_ms"], 1),
+            "baseline": 30.0,
+            "unit": "ms",
+            "ratio": round(own_of_step["p50_ms"] / 30.0, 3),
+            "target": f"(context: the same, the {step.replace('_', ' ')} step's turns only)",
+            "met": None,
+        }
     ratio = on_p["p50_ms"] / off_p["p50_ms"]
     figures["webhook_assistant_on_vs_off"] = {
         "value": round(on_p["p50_ms"], 2),

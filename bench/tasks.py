@@ -90,19 +90,23 @@ def assistant_prepare(spec: dict) -> dict:
 
 def assistant_turn_times(spec: dict) -> dict:
     """Per replied turn since `since`: Zapa's own time (the worker's time on the turn
-    minus the provider's) and the whole time, in ms."""
+    minus the provider's), the whole time (in ms), and the first letter of its trigger's
+    message id (which step of the bench posted it)."""
     from datetime import datetime
 
     from assistant.models import Turn
 
     rows = Turn.objects.filter(
         state="replied", created_at__gte=datetime.fromisoformat(spec["since"])
-    ).values_list("created_at", "started_at", "finished_at", "provider_ms")
-    own, total = [], []
-    for created, started, finished, provider_ms in rows:
+    ).values_list(
+        "created_at", "started_at", "finished_at", "provider_ms", "trigger_message__wa_message_id"
+    )
+    own, total, posted_by = [], [], []
+    for created, started, finished, provider_ms, wa_message_id in rows:
         own.append((finished - started).total_seconds() * 1000 - provider_ms)
         total.append((finished - created).total_seconds() * 1000)
-    return {"own_ms": own, "total_ms": total}
+        posted_by.append(wa_message_id[:1])
+    return {"own_ms": own, "total_ms": total, "posted_by": posted_by}
 
 
 TASKS = {
